@@ -1,0 +1,39 @@
+package httpmw
+
+import (
+	"fmt"
+
+	"github.com/graylane/graylane/propagation"
+)
+
+// Option configures the middleware and the transport.
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	prop *propagation.Propagator
+}
+
+// WithPropagator sets the Propagator that reads and writes the tag. The
+// default is propagation.New() with no options.
+func WithPropagator(p *propagation.Propagator) Option {
+	return optionFunc(func(c *config) { c.prop = p })
+}
+
+func newConfig(opts []Option) config {
+	var c config
+	for _, o := range opts {
+		o.apply(&c)
+	}
+	if c.prop == nil {
+		p, err := propagation.New()
+		if err != nil {
+			panic(fmt.Sprintf("httpmw: %v", err))
+		}
+		c.prop = p
+	}
+	return c
+}

@@ -1,0 +1,65 @@
+package httpmw
+
+import (
+	"net/http"
+
+	"github.com/graylane/graylane/propagation"
+	"github.com/graylane/graylane/tag"
+)
+
+// Transport is an http.RoundTripper that writes the tag of each request's
+// context on the request before handing it to the base RoundTripper. It is
+// safe for concurrent use.
+type Transport struct {
+	base http.RoundTripper
+	prop *propagation.Propagator
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// NewTransport returns a Transport over base; nil base means
+// http.DefaultTransport.
+func NewTransport(base http.RoundTripper, opts ...Option) *Transport {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c := newConfig(opts)
+	return &Transport{base: base, prop: c.prop}
+}
+
+// RoundTrip implements http.RoundTripper. The caller's request is never
+// modified: if the context carries a tag that the request's headers do not
+// already carry, a copy with its own header map is sent.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	tg, ok := tag.FromContext(req.Context())
+	if !ok || t.prop.HeaderCarries(req.Header, tg) {
+		return t.base.RoundTrip(req)
+	}
+	r2 := withHeaderCopy(req)
+	t.prop.InjectHeader(r2.Header, tg)
+	return t.base.RoundTrip(r2)
+}
+
+// CloseIdleConnections closes the idle connections of the base
+// RoundTripper, if it has such a method (http.Client.CloseIdleConnections
+// calls it).
+func (t *Transport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// withHeaderCopy returns a shallow copy of req with a header map of its
+// own, with room for one more key. The value slices are shared, capped at
+// their length so that an append to them copies instead of writing into the
+// caller's array.
+func withHeaderCopy(req *http.Request) *http.Request {
+	r2 := new(http.Request)
+	*r2 = *req
+	h := make(http.Header, len(req.Header)+1)
+	for k, v := range req.Header {
+		h[k] = v[:len(v):len(v)]
+	}
+	r2.Header = h
+	return r2
+}

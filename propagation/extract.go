@@ -1,0 +1,105 @@
+package propagation
+
+import (
+	"context"
+	"net/http"
+
+	"go.opentelemetry.io/otel/baggage"
+
+	"github.com/graylane/graylane/tag"
+)
+
+// ReadHeader returns the tag of an inbound HTTP request with header h, and
+// the source it came from (SourceNone, and the zero Tag, when there is
+// none). ctx is consulted for OpenTelemetry baggage when h has no baggage
+// member; it may be the request's context. It never fails: bad values are
+// skipped and counted (see the package documentation).
+func (p *Propagator) ReadHeader(ctx context.Context, h http.Header) (tag.Tag, Source) {
+	return p.read(ctx, headerValues(h), p.headerCanon, "Baggage")
+}
+
+// ReadMetadata is ReadHeader for carriers with lower-case keys, such as
+// gRPC metadata (metadata.MD): values returns all values of a key.
+func (p *Propagator) ReadMetadata(ctx context.Context, values func(key string) []string) (tag.Tag, Source) {
+	return p.read(ctx, values, p.header, BaggageHeader)
+}
+
+type valuesFunc = func(key string) []string
+
+func headerValues(h http.Header) valuesFunc {
+	return func(key string) []string { return h[key] }
+}
+
+func (p *Propagator) read(ctx context.Context, values valuesFunc, headerKey, baggageKey string) (tag.Tag, Source) {
+	for _, s := range p.order {
+		var t tag.Tag
+		switch s {
+		case SourceHeader:
+			t = p.fromHeader(ctx, values(headerKey))
+		case SourceBaggage:
+			if p.member == "" {
+				continue
+			}
+			t = p.fromBaggage(ctx, values(baggageKey))
+		case SourceOwn:
+			t = p.own
+		}
+		if !t.IsZero() {
+			return t, s
+		}
+	}
+	return tag.Tag{}, SourceNone
+}
+
+// fromHeader picks the tag out of the values of the tag header.
+func (p *Propagator) fromHeader(ctx context.Context, vals []string) tag.Tag {
+	var got tag.Tag
+	for _, v := range vals {
+		t, ok := tag.Of(v)
+		if !ok {
+			p.stats.reject(ctx, SourceHeader, rejectInvalid, v)
+			continue
+		}
+		if !got.IsZero() && got != t {
+			p.stats.reject(ctx, SourceHeader, rejectAmbiguous, got.String()+","+v)
+			return tag.Tag{}
+		}
+		got = t
+	}
+	return got
+}
+
+// fromBaggage picks the tag out of the baggage header values, or out of the
+// OpenTelemetry baggage in ctx when the header has no member.
+func (p *Propagator) fromBaggage(ctx context.Context, vals []string) tag.Tag {
+	raw, res := findMember(vals, p.member)
+	switch res {
+	case scanAbsent:
+		m := baggage.FromContext(ctx).Member(p.member)
+		if m.Key() == "" {
+			return tag.Tag{}
+		}
+		// Already percent-decoded by the OpenTelemetry parser.
+		t, ok := tag.Of(m.Value())
+		if !ok {
+			p.stats.reject(ctx, SourceBaggage, rejectInvalid, m.Value())
+		}
+		return t
+	case scanOversize:
+		p.stats.reject(ctx, SourceBaggage, rejectOversize, "")
+		return tag.Tag{}
+	case scanAmbiguous:
+		p.stats.reject(ctx, SourceBaggage, rejectAmbiguous, "")
+		return tag.Tag{}
+	case scanInvalid:
+		p.stats.reject(ctx, SourceBaggage, rejectInvalid, raw)
+		return tag.Tag{}
+	}
+	v, ok := unescape(raw)
+	t, valid := tag.Of(v)
+	if !ok || !valid {
+		p.stats.reject(ctx, SourceBaggage, rejectInvalid, raw)
+		return tag.Tag{}
+	}
+	return t
+}
