@@ -443,3 +443,19 @@ func (s *ServicePolicy) FailoverTimeout() time.Duration { return s.orDefault().t
 func (s *ServicePolicy) Falls(r Reason) bool {
 	return r.IsFallback() && s.orDefault().reasons&(1<<r) != 0
 }
+
+// Lanes returns, sorted, every lane the policy names for the service: lanes
+// with a chain or a mode of their own, and the lanes of every chain, base
+// included. A router needs to decide for these lanes even when they have no
+// instance, since their decision differs from an unknown tag's.
+func (s *ServicePolicy) Lanes() []string {
+	s = s.orDefault()
+	set := map[string]bool{s.base: true}
+	for name, lv := range s.lanes {
+		set[name] = true
+		for _, l := range lv.chain {
+			set[l] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}

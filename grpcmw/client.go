@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/graylane/graylane/propagation"
+	"github.com/graylane/graylane/receipt"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -15,7 +16,15 @@ import (
 func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
 	p := newConfig(opts).prop
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
-		return invoker(outgoing(ctx, p), method, req, reply, cc, callOpts...)
+		rc := receipt.FromContext(ctx)
+		if rc == nil {
+			return invoker(outgoing(ctx, p), method, req, reply, cc, callOpts...)
+		}
+		var trailer metadata.MD
+		ctx = metadata.AppendToOutgoingContext(outgoing(ctx, p), receipt.Header, rc.Owner().Service)
+		err := invoker(ctx, method, req, reply, cc, append(callOpts, grpc.Trailer(&trailer))...)
+		collect(rc, trailer)
+		return err
 	}
 }
 
@@ -24,7 +33,16 @@ func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
 func StreamClientInterceptor(opts ...Option) grpc.StreamClientInterceptor {
 	p := newConfig(opts).prop
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, callOpts ...grpc.CallOption) (grpc.ClientStream, error) {
-		return streamer(outgoing(ctx, p), desc, cc, method, callOpts...)
+		rc := receipt.FromContext(ctx)
+		if rc == nil {
+			return streamer(outgoing(ctx, p), desc, cc, method, callOpts...)
+		}
+		ctx = metadata.AppendToOutgoingContext(outgoing(ctx, p), receipt.Header, rc.Owner().Service)
+		cs, err := streamer(ctx, desc, cc, method, callOpts...)
+		if err != nil {
+			return cs, err
+		}
+		return &receiptStream{ClientStream: cs, rc: rc}, nil
 	}
 }
 

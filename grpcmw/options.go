@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/graylane/graylane/propagation"
+	"github.com/graylane/graylane/receipt"
 )
 
 // Option configures the interceptors.
@@ -15,6 +16,7 @@ func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
 	prop *propagation.Propagator
+	self *receipt.Self
 }
 
 // WithPropagator sets the Propagator that reads and writes the tag. The

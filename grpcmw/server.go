@@ -7,15 +7,27 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/graylane/graylane/propagation"
+	"github.com/graylane/graylane/receipt"
 	"github.com/graylane/graylane/tag"
 )
 
 // UnaryServerInterceptor returns an interceptor that puts the tag of each
 // incoming unary call into the handler's context.
 func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
-	p := newConfig(opts).prop
+	c := newConfig(opts)
+	p, self := c.prop, c.self
 	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		return handler(incoming(ctx, p), req)
+		ctx = incoming(ctx, p)
+		if self == nil {
+			return handler(ctx, req)
+		}
+		t, _ := tag.FromContext(ctx)
+		ctx, rc := startReceipt(ctx, self, t)
+		resp, err := handler(ctx, req)
+		if rc != nil && rc.Expose() {
+			_ = grpc.SetTrailer(ctx, receiptTrailer(rc))
+		}
+		return resp, err
 	}
 }
 
@@ -23,13 +35,24 @@ func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
 // incoming stream into the context the handler gets from
 // ServerStream.Context().
 func StreamServerInterceptor(opts ...Option) grpc.StreamServerInterceptor {
-	p := newConfig(opts).prop
+	c := newConfig(opts)
+	p, self := c.prop, c.self
 	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		ctx := ss.Context()
-		if tctx := incoming(ctx, p); tctx != ctx {
+		tctx := incoming(ctx, p)
+		var rc *receipt.Receipt
+		if self != nil {
+			t, _ := tag.FromContext(tctx)
+			tctx, rc = startReceipt(tctx, self, t)
+		}
+		if tctx != ctx {
 			ss = &serverStream{ServerStream: ss, ctx: tctx}
 		}
-		return handler(srv, ss)
+		err := handler(srv, ss)
+		if rc != nil && rc.Expose() {
+			ss.SetTrailer(receiptTrailer(rc))
+		}
+		return err
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/graylane/graylane/propagation"
+	"github.com/graylane/graylane/receipt"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -13,7 +14,7 @@ import (
 func Middleware(opts ...Option) func(http.Handler) http.Handler {
 	c := newConfig(opts)
 	return func(next http.Handler) http.Handler {
-		return &handler{next: next, prop: c.prop}
+		return &handler{next: next, prop: c.prop, self: c.self}
 	}
 }
 
@@ -26,14 +27,22 @@ func NewHandler(h http.Handler, opts ...Option) http.Handler {
 type handler struct {
 	next http.Handler
 	prop *propagation.Propagator
+	self *receipt.Self
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	t, _ := h.prop.ReadHeader(ctx, r.Header)
-	if t.IsZero() {
+	if !t.IsZero() {
+		r = r.WithContext(tag.NewContext(ctx, t))
+	}
+	if h.self == nil {
 		h.next.ServeHTTP(w, r)
 		return
 	}
-	h.next.ServeHTTP(w, r.WithContext(tag.NewContext(ctx, t)))
+	w, r, rw := h.startReceipt(w, r, t)
+	h.next.ServeHTTP(w, r)
+	if rw != nil {
+		rw.set() // a handler that wrote nothing: net/http sends the header after this
+	}
 }

@@ -2,8 +2,11 @@ package httpmw
 
 import (
 	"fmt"
+	"net/http"
 
 	"github.com/graylane/graylane/propagation"
+	"github.com/graylane/graylane/receipt"
+	"github.com/graylane/graylane/resolver"
 )
 
 // Option configures the middleware and the transport.
@@ -14,7 +17,10 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
-	prop *propagation.Propagator
+	prop        *propagation.Propagator
+	router      *resolver.Router
+	routeFilter func(*http.Request) bool
+	self        *receipt.Self
 }
 
 // WithPropagator sets the Propagator that reads and writes the tag. The

@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/graylane/graylane/propagation"
+	"github.com/graylane/graylane/receipt"
+	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -11,8 +13,10 @@ import (
 // context on the request before handing it to the base RoundTripper. It is
 // safe for concurrent use.
 type Transport struct {
-	base http.RoundTripper
-	prop *propagation.Propagator
+	base        http.RoundTripper
+	prop        *propagation.Propagator
+	router      *resolver.Router
+	routeFilter func(*http.Request) bool
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -24,20 +28,33 @@ func NewTransport(base http.RoundTripper, opts ...Option) *Transport {
 		base = http.DefaultTransport
 	}
 	c := newConfig(opts)
-	return &Transport{base: base, prop: c.prop}
+	return &Transport{base: base, prop: c.prop, router: c.router, routeFilter: c.routeFilter}
 }
 
 // RoundTrip implements http.RoundTripper. The caller's request is never
 // modified: if the context carries a tag that the request's headers do not
 // already carry, a copy with its own header map is sent.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	tg, ok := tag.FromContext(req.Context())
-	if !ok || t.prop.HeaderCarries(req.Header, tg) {
+	ctx := req.Context()
+	tg, ok := tag.FromContext(ctx)
+	if t.router != nil {
+		if service := t.logicalHost(req); service != "" {
+			return t.roundTripRouted(req, service, tg)
+		}
+	}
+	rc := receipt.FromContext(ctx)
+	if rc == nil && (!ok || t.prop.HeaderCarries(req.Header, tg)) {
 		return t.base.RoundTrip(req)
 	}
 	r2 := withHeaderCopy(req)
 	t.prop.InjectHeader(r2.Header, tg)
-	return t.base.RoundTrip(r2)
+	if rc == nil {
+		return t.base.RoundTrip(r2)
+	}
+	askReceipt(r2.Header, rc)
+	resp, err := t.base.RoundTrip(r2)
+	collectReceipt(resp, rc)
+	return resp, err
 }
 
 // CloseIdleConnections closes the idle connections of the base
@@ -56,10 +73,16 @@ func (t *Transport) CloseIdleConnections() {
 func withHeaderCopy(req *http.Request) *http.Request {
 	r2 := new(http.Request)
 	*r2 = *req
-	h := make(http.Header, len(req.Header)+1)
-	for k, v := range req.Header {
-		h[k] = v[:len(v):len(v)]
-	}
-	r2.Header = h
+	r2.Header = headerCopy(req.Header)
 	return r2
+}
+
+// headerCopy returns a copy of h with room for two more keys, sharing the
+// value slices capped at their length.
+func headerCopy(h http.Header) http.Header {
+	out := make(http.Header, len(h)+2)
+	for k, v := range h {
+		out[k] = v[:len(v):len(v)]
+	}
+	return out
 }

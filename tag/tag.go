@@ -155,8 +155,11 @@ func inner(c byte) bool {
 	return alnum(c) || c == '-' || c == '_' || c == '.'
 }
 
-// ctxKey is the key under which a tagContext answers Value with itself.
-type ctxKey struct{}
+// contextKey is the type of the key under which a tagContext answers Value
+// with itself. The key is a pointer so that comparing it is cheap.
+type contextKey struct{ name string }
+
+var ctxKey = &contextKey{"graylane-tag"}
 
 // tagContext carries a tag. It is a context of its own rather than a
 // context.WithValue so that storing a tag costs one allocation instead of
@@ -167,7 +170,7 @@ type tagContext struct {
 }
 
 func (c *tagContext) Value(key any) any {
-	if key == (ctxKey{}) {
+	if key == ctxKey {
 		return c
 	}
 	return c.Context.Value(key)
@@ -191,7 +194,7 @@ func NewContext(parent context.Context, t Tag) context.Context {
 
 // FromContext returns the tag carried by ctx and whether there is one.
 func FromContext(ctx context.Context) (Tag, bool) {
-	c, _ := ctx.Value(ctxKey{}).(*tagContext)
+	c, _ := ctx.Value(ctxKey).(*tagContext)
 	if c == nil {
 		return Tag{}, false
 	}

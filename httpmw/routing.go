@@ -1,0 +1,142 @@
+package httpmw
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"syscall"
+
+	"github.com/graylane/graylane/receipt"
+	"github.com/graylane/graylane/resolver"
+	"github.com/graylane/graylane/tag"
+)
+
+// WithRouting makes the Transport route requests by lane: a request for a
+// logical host, such as http://reviews/reviews/0, goes to an instance of
+// the service "reviews" chosen by router for the tag of the request's
+// context, with the same rules as graylane's gRPC balancer (the request's
+// own tag first, then its fallback chain, down to the base lane).
+//
+// A host is logical when the URL's scheme is http, it has no port, and it
+// is neither an IP address nor "localhost" (narrow it further with
+// WithRouteFilter). The request sent has the instance's address in its URL
+// and keeps the logical name in its Host header. When the call falls back,
+// it carries the reason in the x-graylane-fallback header.
+//
+// If the router cannot route the request, RoundTrip returns an error
+// without sending anything; errors.Is tells the causes apart:
+// resolver.ErrUnknownService (no instance of the service at all),
+// fallback.ErrRejected (strict mode) and fallback.ErrNoInstance (no ready
+// instance in the fallback chain). A reverse proxy turns them into 503 (see
+// package ingress). If an instance refuses the connection, it is reported
+// to the router (which skips it for a while) and the request is sent once
+// more, to a new choice, when its body can be replayed.
+func WithRouting(router *resolver.Router) Option {
+	return optionFunc(func(c *config) { c.router = router })
+}
+
+// WithRouteFilter narrows which requests WithRouting routes: only those for
+// which routed returns true (and whose host is logical).
+func WithRouteFilter(routed func(*http.Request) bool) Option {
+	return optionFunc(func(c *config) { c.routeFilter = routed })
+}
+
+var fallbackKey = textproto.CanonicalMIMEHeaderKey(resolver.FallbackHeader)
+
+// logicalHost returns the service name of a request to be routed, or "".
+func (t *Transport) logicalHost(req *http.Request) string {
+	u := req.URL
+	if u == nil || u.Scheme != "http" || u.Port() != "" {
+		return ""
+	}
+	host := u.Hostname()
+	if host == "" || host == "localhost" || net.ParseIP(host) != nil {
+		return ""
+	}
+	if t.routeFilter != nil && !t.routeFilter(req) {
+		return ""
+	}
+	return host
+}
+
+func (t *Transport) roundTripRouted(req *http.Request, service string, tg tag.Tag) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		route, err := t.router.Route(req.Context(), service, tg)
+		if err != nil {
+			closeBody(req)
+			return nil, err
+		}
+		r2 := t.routedCopy(req, route, tg)
+		rc := receipt.FromContext(r2.Context())
+		if rc != nil {
+			askReceipt(r2.Header, rc)
+		}
+		resp, err := t.base.RoundTrip(r2)
+		if rc != nil {
+			collectReceipt(resp, rc)
+		}
+		if err == nil || attempt > 0 || !refused(err) {
+			return resp, err
+		}
+		t.router.Failed(route.Instance)
+		if req.Body != nil && req.Body != http.NoBody {
+			if req.GetBody == nil {
+				return nil, err
+			}
+			body, gerr := req.GetBody()
+			if gerr != nil {
+				return nil, err
+			}
+			req = shallowWithBody(req, body)
+		}
+	}
+}
+
+// routedCopy returns the request to send to the chosen instance: a copy of
+// req (allocated together with its URL) with its own header map.
+func (t *Transport) routedCopy(req *http.Request, route resolver.Route, tg tag.Tag) *http.Request {
+	both := new(struct {
+		req http.Request
+		url url.URL
+	})
+	both.req = *req
+	both.url = *req.URL
+	both.url.Host = route.Instance.Addr
+	r2 := &both.req
+	r2.URL = &both.url
+	if r2.Host == "" {
+		r2.Host = req.URL.Host
+	}
+	r2.Header = headerCopy(req.Header)
+	delete(r2.Header, fallbackKey)
+	if route.FallbackHeader != nil {
+		r2.Header[fallbackKey] = route.FallbackHeader
+	}
+	if !tg.IsZero() {
+		t.prop.InjectHeader(r2.Header, tg)
+	}
+	return r2
+}
+
+// refused reports whether err means the connection was never made, so the
+// request was not sent.
+func refused(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial" || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+func shallowWithBody(req *http.Request, body io.ReadCloser) *http.Request {
+	r2 := new(http.Request)
+	*r2 = *req
+	r2.Body = body
+	return r2
+}

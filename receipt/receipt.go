@@ -1,0 +1,288 @@
+// Package receipt is graylane's route receipt: a record, for debugging, of
+// which instance of which service, in which lane, served each hop of a
+// request, and whether the hop got there by fallback.
+//
+// It is opt-in and meant for trusted callers only. A caller asks for it by
+// sending the request header (or gRPC metadata) "x-graylane-route" with its
+// own service name as the value ("1" at the entry). A server with receipts
+// enabled (httpmw.WithRouteReceipt, grpcmw.WithRouteReceipt) then records
+// its own hop in a Receipt kept in the request's context; graylane's
+// clients ask the next services for theirs and add what comes back; and the
+// server answers with every hop in the response header "x-graylane-route"
+// (a trailer in gRPC). The edge must strip the request header from
+// untrusted clients (package ingress does), since the answer reveals
+// instance names.
+//
+// # Format
+//
+// A header value is a comma-separated list of hops; a hop is a
+// semicolon-separated list of key=value pairs: svc, inst, lane, tag,
+// fallback, from. Values are percent-encoded where they hold bytes other
+// than letters, digits, '.', '_', '-', ':' and '@'.
+//
+//	svc=reviews;inst=reviews-v2-0;lane=gray;tag=gray;from=productpage, svc=ratings;inst=ratings-v1-0;lane=prod;tag=gray;fallback=noinstances;from=reviews
+//
+// # Bad input
+//
+// Parse takes untrusted text. It never panics; it keeps at most MaxHops
+// hops and reads at most MaxLen bytes, skips unknown keys, and returns an
+// error for a malformed hop (the hops before it are kept).
+package receipt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/graylane/graylane/tag"
+)
+
+// Header is the request header that asks for a receipt and the response
+// header (gRPC trailer) that carries it. gRPC metadata uses the same name.
+const Header = "x-graylane-route"
+
+// Limits on what Parse reads and a Receipt keeps.
+const (
+	MaxHops = 64
+	MaxLen  = 8192
+)
+
+// Hop is one service's part of a request's route.
+type Hop struct {
+	Service  string // the service that served the hop
+	Instance string // which instance of it
+	Lane     string // the instance's lane
+	Tag      string // the request's tag ("" untagged)
+	Fallback string // why the caller fell back to reach it ("" when it did not)
+	From     string // the calling service ("" at the entry)
+}
+
+// Self says who a server is, for the hop it records, and when it records
+// one.
+type Self struct {
+	Service  string
+	Instance string
+	Lane     string
+	// Always makes the server keep a Receipt for every request, so that
+	// the handler can show the route (receipt.FromContext); it is still
+	// sent back only to callers that asked for it.
+	Always bool
+}
+
+// Hop returns the hop the server records for a request with tag t,
+// reached by fallback for reason fallback ("" for none), called from from.
+func (s Self) Hop(t, fallback, from string) Hop {
+	return Hop{Service: s.Service, Instance: s.Instance, Lane: s.Lane, Tag: t, Fallback: fallback, From: from}
+}
+
+// Receipt collects the hops of one request in the server that handles it.
+// It is safe for concurrent use: a handler may call several services at
+// once.
+type Receipt struct {
+	mu     sync.Mutex
+	hops   []Hop
+	expose bool
+}
+
+// New returns a Receipt whose first hop is first. expose says whether the
+// caller asked for it (and so may be answered with it).
+func New(first Hop, expose bool) *Receipt {
+	return &Receipt{hops: []Hop{first}, expose: expose}
+}
+
+// Owner returns the first hop: the server's own.
+func (r *Receipt) Owner() Hop {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.hops[0]
+}
+
+// Expose reports whether the caller asked for the receipt.
+func (r *Receipt) Expose() bool { return r.expose }
+
+// Add appends hops reported by a downstream call, up to MaxHops in all.
+func (r *Receipt) Add(hops ...Hop) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	room := MaxHops - len(r.hops)
+	if room <= 0 {
+		return
+	}
+	if len(hops) > room {
+		hops = hops[:room]
+	}
+	r.hops = append(r.hops, hops...)
+}
+
+// Hops returns a copy of the hops so far, the owner's first.
+func (r *Receipt) Hops() []Hop {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Hop(nil), r.hops...)
+}
+
+// String returns the header value of the hops so far.
+func (r *Receipt) String() string { return Encode(r.Hops()) }
+
+type ctxKey struct{}
+
+// NewContext returns a copy of ctx that carries r.
+func NewContext(ctx context.Context, r *Receipt) context.Context {
+	return context.WithValue(ctx, ctxKey{}, r)
+}
+
+// FromContext returns the Receipt of ctx, or nil.
+func FromContext(ctx context.Context) *Receipt {
+	r, _ := ctx.Value(ctxKey{}).(*Receipt)
+	return r
+}
+
+// Ask is the request header value with which a client at the entry asks
+// for a receipt; services ask with their own name.
+const Ask = "1"
+
+// Caller returns the calling service named by a request header value: ""
+// at the entry (Ask) or when the value is not a valid service name.
+func Caller(v string) string {
+	if v == Ask || !tag.Valid(v) {
+		return ""
+	}
+	return v
+}
+
+// Encode renders hops as a header value.
+func Encode(hops []Hop) string {
+	var b strings.Builder
+	for i, h := range hops {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		sep := ""
+		field := func(k, v string) {
+			if v == "" {
+				return
+			}
+			b.WriteString(sep)
+			b.WriteString(k)
+			b.WriteByte('=')
+			escape(&b, v)
+			sep = ";"
+		}
+		field("svc", h.Service)
+		field("inst", h.Instance)
+		field("lane", h.Lane)
+		field("tag", h.Tag)
+		field("fallback", h.Fallback)
+		field("from", h.From)
+	}
+	return b.String()
+}
+
+// ErrMalformed is wrapped by Parse errors.
+var ErrMalformed = errors.New("malformed route receipt")
+
+// Parse reads a header value written by Encode (see the package
+// documentation for its limits).
+func Parse(s string) ([]Hop, error) {
+	if len(s) > MaxLen {
+		s = s[:MaxLen]
+	}
+	var hops []Hop
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if len(hops) == MaxHops {
+			break
+		}
+		var h Hop
+		for kv := range strings.SplitSeq(part, ";") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				return hops, fmt.Errorf("%w: %q is not key=value", ErrMalformed, clip(kv))
+			}
+			u, ok := unescape(v)
+			if !ok {
+				return hops, fmt.Errorf("%w: bad escape in %q", ErrMalformed, clip(v))
+			}
+			switch strings.TrimSpace(k) {
+			case "svc":
+				h.Service = u
+			case "inst":
+				h.Instance = u
+			case "lane":
+				h.Lane = u
+			case "tag":
+				h.Tag = u
+			case "fallback":
+				h.Fallback = u
+			case "from":
+				h.From = u
+			}
+		}
+		if h.Service == "" {
+			return hops, fmt.Errorf("%w: hop %q has no svc", ErrMalformed, clip(part))
+		}
+		hops = append(hops, h)
+	}
+	return hops, nil
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+func plain(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '.' || c == '_' || c == '-' || c == ':' || c == '@'
+}
+
+const hexDigits = "0123456789ABCDEF"
+
+func escape(b *strings.Builder, v string) {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; plain(c) {
+			b.WriteByte(c)
+		} else {
+			b.WriteByte('%')
+			b.WriteByte(hexDigits[c>>4])
+			b.WriteByte(hexDigits[c&15])
+		}
+	}
+}
+
+func unescape(s string) (string, bool) {
+	if !strings.Contains(s, "%") {
+		return s, true
+	}
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			out = append(out, s[i])
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", false
+		}
+		hi, lo := strings.IndexByte(hexDigits, upper(s[i+1])), strings.IndexByte(hexDigits, upper(s[i+2]))
+		if hi < 0 || lo < 0 {
+			return "", false
+		}
+		out = append(out, byte(hi<<4|lo))
+		i += 2
+	}
+	return string(out), true
+}
+
+func upper(c byte) byte {
+	if 'a' <= c && c <= 'f' {
+		return c - 'a' + 'A'
+	}
+	return c
+}

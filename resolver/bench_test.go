@@ -1,0 +1,166 @@
+package resolver
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc/attributes"
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/balancer/roundrobin"
+	"google.golang.org/grpc/connectivity"
+	grpcresolver "google.golang.org/grpc/resolver"
+
+	"github.com/graylane/graylane/fallback"
+	"github.com/graylane/graylane/tag"
+)
+
+// fakeCC is a balancer.ClientConn whose SubConns connect at once, so that a
+// balancer can be driven, and its picker measured, without a network.
+type fakeCC struct {
+	balancer.ClientConn
+	mu     sync.Mutex
+	picker balancer.Picker
+	state  connectivity.State
+	ready  chan struct{}
+}
+
+type fakeSC struct {
+	balancer.SubConn
+	listener func(balancer.SubConnState)
+}
+
+func (sc *fakeSC) Connect() {
+	go func() {
+		sc.listener(balancer.SubConnState{ConnectivityState: connectivity.Connecting})
+		sc.listener(balancer.SubConnState{ConnectivityState: connectivity.Ready})
+	}()
+}
+func (sc *fakeSC) Shutdown()                              {}
+func (sc *fakeSC) UpdateAddresses([]grpcresolver.Address) {}
+func (sc *fakeSC) RegisterHealthListener(l func(balancer.SubConnState)) {
+	go l(balancer.SubConnState{ConnectivityState: connectivity.Ready})
+}
+
+func (cc *fakeCC) NewSubConn(_ []grpcresolver.Address, opts balancer.NewSubConnOptions) (balancer.SubConn, error) {
+	return &fakeSC{listener: opts.StateListener}, nil
+}
+func (cc *fakeCC) UpdateState(s balancer.State) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	cc.picker, cc.state = s.Picker, s.ConnectivityState
+	select {
+	case cc.ready <- struct{}{}:
+	default:
+	}
+}
+func (cc *fakeCC) ResolveNow(grpcresolver.ResolveNowOptions) {}
+
+// endpoints returns n endpoints spread over lanes lanes ("lane-0" is the
+// base lane, written as "").
+func endpoints(n, lanes int) []grpcresolver.Endpoint {
+	eps := make([]grpcresolver.Endpoint, n)
+	for i := range eps {
+		lane := ""
+		if l := i % lanes; l > 0 {
+			lane = "lane-" + strconv.Itoa(l)
+		}
+		eps[i] = grpcresolver.Endpoint{
+			Addresses:  []grpcresolver.Address{{Addr: "10.0.0.1:" + strconv.Itoa(1000+i)}},
+			Attributes: attributes.New(laneAttr{}, lane).WithValue(weightAttr{}, uint32(1)).WithValue(healthAttr{}, Serving),
+		}
+	}
+	return eps
+}
+
+// readyPicker builds the named balancer over the endpoints and waits until
+// every endpoint is ready.
+func readyPicker(b testing.TB, name string, eps []grpcresolver.Endpoint, cfg any) (balancer.Picker, func()) {
+	cc := &fakeCC{ready: make(chan struct{}, 1)}
+	bal := balancer.Get(name).Build(cc, balancer.BuildOptions{Target: grpcresolver.Target{}})
+	ccs := balancer.ClientConnState{ResolverState: grpcresolver.State{Endpoints: eps}}
+	if cfg != nil {
+		ccs.BalancerConfig = cfg.(*lbConfig)
+	}
+	if err := bal.UpdateClientConnState(ccs); err != nil {
+		b.Fatal(err)
+	}
+	for {
+		<-cc.ready
+		cc.mu.Lock()
+		p := cc.picker
+		cc.mu.Unlock()
+		if allReady(p, name, len(eps)) {
+			return p, bal.Close
+		}
+	}
+}
+
+func allReady(p balancer.Picker, name string, n int) bool {
+	switch p := p.(type) {
+	case *picker:
+		ready := 0
+		for _, r := range p.byLane {
+			if r.lane != nil && r.lane.name == r.lane.name {
+				ready += len(r.lane.ready)
+			}
+		}
+		for _, r := range p.byLane {
+			_ = r
+		}
+		total := 0
+		seen := map[*laneView]bool{}
+		for _, r := range p.byLane {
+			if r.lane != nil && !seen[r.lane] && r.lane.state == fallback.Ready {
+				seen[r.lane] = true
+				total += len(r.lane.ready)
+			}
+		}
+		return total == n
+	default:
+		for range n * 4 {
+			if _, err := p.Pick(balancer.PickInfo{Ctx: context.Background()}); err != nil {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// BenchmarkPick measures Pick against grpc-go's round_robin (impl=round_robin)
+// over the same ready endpoints, from 3 to 300 instances and 1 to 100
+// lanes. Compare with benchstat -col /impl.
+func BenchmarkPick(b *testing.B) {
+	cfg, err := parseLBConfig(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cases := []struct{ instances, lanes int }{{3, 1}, {300, 1}, {300, 100}, {3, 3}}
+	for _, c := range cases {
+		eps := endpoints(c.instances, c.lanes)
+		ctx := context.Background()
+		if c.lanes > 1 {
+			ctx = tag.NewContext(ctx, tag.MustParse("lane-"+strconv.Itoa(c.lanes-1)))
+		}
+		info := balancer.PickInfo{FullMethodName: "/svc/Method", Ctx: ctx}
+		name := fmt.Sprintf("instances=%d/lanes=%d", c.instances, c.lanes)
+		for _, impl := range []string{BalancerName, roundrobin.Name} {
+			var conf any
+			if impl == BalancerName {
+				conf = cfg
+			}
+			p, closeFn := readyPicker(b, impl, eps, conf)
+			b.Run(name+"/impl="+impl, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := p.Pick(info); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			closeFn()
+		}
+	}
+}

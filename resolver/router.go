@@ -1,0 +1,481 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/graylane/graylane/fallback"
+	"github.com/graylane/graylane/tag"
+)
+
+// ErrUnknownService means the registry has no instance of the service in
+// any lane.
+var ErrUnknownService = errors.New("unknown service")
+
+// Router chooses, for clients that are not gRPC (such as graylane's HTTP
+// routing transport), an instance of a service for a call, with the same
+// decision rules as the gRPC balancer. It watches each service it is asked
+// about, from the first call on. It is safe for concurrent use.
+//
+// Without connections to watch, a lane is ready when it has an instance
+// that the registry says is serving and that has not just failed to accept
+// a connection (see Failed); it is unavailable when all its instances are
+// not serving or failing.
+type Router struct {
+	reg      Registry
+	static   *fallback.Policy
+	dynamic  *DynamicPolicy
+	tel      *telemetry
+	downFor  time.Duration
+	max      int
+	idle     time.Duration
+	logger   *slog.Logger
+	ctx      context.Context // cancelled by Close
+	cancel   context.CancelFunc
+
+	mu       sync.Mutex
+	services map[string]*routedService
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+// RouterOption configures a Router.
+type RouterOption func(*Router)
+
+// WithRouterPolicy makes the router use the policy held by d, following its
+// changes.
+func WithRouterPolicy(d *DynamicPolicy) RouterOption { return func(r *Router) { r.dynamic = d } }
+
+// WithRouterMeterProvider sets the meter provider of the decision counter
+// (default: the global one).
+func WithRouterMeterProvider(mp metric.MeterProvider) RouterOption {
+	return func(r *Router) { r.tel = newTelemetryWith(mp, nil) }
+}
+
+// WithFailedInstanceTimeout sets how long an instance that failed to accept
+// a connection is skipped (default 5s).
+func WithFailedInstanceTimeout(d time.Duration) RouterOption { return func(r *Router) { r.downFor = d } }
+
+// WithMaxServices bounds the number of services watched at once (default
+// 1024). A call for one more service fails with an error.
+func WithMaxServices(n int) RouterOption { return func(r *Router) { r.max = n } }
+
+// WithServiceIdleTimeout sets how long a service may go without calls
+// before its watch is dropped (default 10m; 0 keeps every watch).
+func WithServiceIdleTimeout(d time.Duration) RouterOption { return func(r *Router) { r.idle = d } }
+
+// NewRouter returns a Router over reg routing with policy (nil means
+// fallback.Default()).
+func NewRouter(reg Registry, policy *fallback.Policy, opts ...RouterOption) *Router {
+	r := &Router{
+		reg: reg, static: orDefault(policy), downFor: 5 * time.Second, max: 1024, idle: 10 * time.Minute,
+		services: map[string]*routedService{},
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	for _, o := range opts {
+		o(r)
+	}
+	if r.tel == nil {
+		r.tel = sharedTelemetry()
+	}
+	if r.logger == nil {
+		r.logger = slog.Default()
+	}
+	if r.idle > 0 {
+		r.wg.Add(1)
+		go r.sweep()
+	}
+	return r
+}
+
+func (r *Router) policy() *fallback.Policy {
+	if r.dynamic != nil {
+		return r.dynamic.Load()
+	}
+	return r.static
+}
+
+// Route is the outcome of one routing decision.
+type Route struct {
+	Instance Instance        // the instance chosen
+	Lane     string          // its lane
+	Reason   fallback.Reason // Matched, Untagged, or why the requested lane could not serve
+	// TagHeader is the requested tag as a one-value header slice, shared
+	// between calls: read-only.
+	TagHeader []string
+	// FallbackHeader is the reason as a one-value header slice when the call
+	// falls back (nil otherwise), shared between calls: read-only.
+	FallbackHeader []string
+}
+
+// Route chooses an instance of service for a call with tag t (the zero Tag
+// for an untagged call). The first call for a service waits, within ctx,
+// for the registry's answer. Errors wrap ErrUnknownService (no instance of
+// the service at all), fallback.ErrRejected (strict mode, or a reason that
+// allows no fallback) or fallback.ErrNoInstance (no ready instance left in
+// the chain); all of them name the service.
+func (r *Router) Route(ctx context.Context, service string, t tag.Tag) (Route, error) {
+	s, err := r.service(ctx, service)
+	if err != nil {
+		return Route{}, err
+	}
+	return s.route(r, t)
+}
+
+// Failed tells the router that inst did not accept a connection: it is
+// skipped until the failed-instance timeout passes or the registry reports
+// it again.
+func (r *Router) Failed(inst Instance) {
+	r.mu.Lock()
+	s := r.services[inst.Service]
+	r.mu.Unlock()
+	if s != nil {
+		s.markDown(r, inst.Addr, time.Now().Add(r.downFor))
+	}
+}
+
+// Close stops every watch.
+func (r *Router) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.cancel()
+	for _, s := range r.services {
+		s.stop()
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+	return nil
+}
+
+func (r *Router) service(ctx context.Context, name string) (*routedService, error) {
+	r.mu.Lock()
+	s := r.services[name]
+	if s == nil {
+		if r.closed {
+			r.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if len(r.services) >= r.max {
+			r.mu.Unlock()
+			return nil, fmt.Errorf("graylane: service %q: already watching %d services, the most allowed", name, r.max)
+		}
+		if err := (Instance{Service: name, Addr: "x:1"}).Validate(); err != nil {
+			r.mu.Unlock()
+			return nil, err
+		}
+		s = &routedService{name: name, ready: make(chan struct{}), down: map[string]time.Time{}}
+		r.services[name] = s
+		r.wg.Add(1)
+		go s.watch(r)
+	}
+	r.mu.Unlock()
+	s.used.set()
+	select {
+	case <-s.ready:
+		return s, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("graylane: service %q: waiting for the registry: %w", name, ctx.Err())
+	}
+}
+
+// sweep drops the watches of services without calls.
+func (r *Router) sweep() {
+	defer r.wg.Done()
+	t := time.NewTicker(r.idle)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		for name, s := range r.services {
+			if !s.used.Swap(false) {
+				s.stop()
+				delete(r.services, name)
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// routedService is one watched service.
+type routedService struct {
+	name   string
+	ready  chan struct{} // closed when the first set has arrived
+	used   atomicFlag
+	cancel context.CancelFunc
+	table  atomic.Pointer[routeTable]
+
+	mu     sync.Mutex
+	insts  []Instance
+	policy *fallback.Policy
+	down   map[string]time.Time // address -> skipped until
+	timer  *time.Timer
+}
+
+func (s *routedService) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+}
+
+// watch follows the service in the registry, and the policy, rebuilding the
+// routing table on every change.
+func (s *routedService) watch(r *Router) {
+	defer r.wg.Done()
+	ctx, cancel := context.WithCancel(r.ctx)
+	s.mu.Lock()
+	s.cancel = cancel
+	s.mu.Unlock()
+	defer cancel()
+	w, err := r.reg.Watch(ctx, s.name)
+	if err != nil {
+		s.publish(r, nil, err)
+		return
+	}
+	defer w.Close()
+	var changed <-chan struct{}
+	if r.dynamic != nil {
+		changed = r.dynamic.Changed()
+	}
+	sets := make(chan []Instance)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for {
+			insts, err := w.Next(ctx)
+			if err != nil {
+				return
+			}
+			select {
+			case sets <- insts:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case insts := <-sets:
+			s.publish(r, insts, nil)
+		case <-changed:
+			changed = r.dynamic.Changed()
+			s.mu.Lock()
+			insts := s.insts
+			s.mu.Unlock()
+			s.publish(r, insts, nil)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (s *routedService) publish(r *Router, insts []Instance, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		s.insts = insts
+		for addr := range s.down { // a re-registered instance starts afresh
+			if !containsAddr(insts, addr) {
+				delete(s.down, addr)
+			}
+		}
+	}
+	s.rebuildLocked(r, time.Now(), err)
+	select {
+	case <-s.ready:
+	default:
+		close(s.ready)
+	}
+}
+
+func containsAddr(insts []Instance, addr string) bool {
+	for _, in := range insts {
+		if in.Addr == addr {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *routedService) markDown(r *Router, addr string, until time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !containsAddr(s.insts, addr) {
+		return
+	}
+	s.down[addr] = until
+	r.logger.Debug("graylane router: instance skipped after a failed connection", "service", s.name, "addr", addr, "until", until)
+	s.rebuildLocked(r, time.Now(), nil)
+}
+
+// rebuildLocked computes the routing table for the current instances and
+// policy, and arms a timer for the next failed instance to come back.
+func (s *routedService) rebuildLocked(r *Router, now time.Time, werr error) {
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	var next time.Time
+	for addr, until := range s.down {
+		if !until.After(now) {
+			delete(s.down, addr)
+		} else if next.IsZero() || until.Before(next) {
+			next = until
+		}
+	}
+	if !next.IsZero() {
+		s.timer = time.AfterFunc(next.Sub(now), func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.rebuildLocked(r, time.Now(), nil)
+		})
+	}
+	s.table.Store(newRouteTable(r, s.name, r.policy(), s.insts, s.down, werr))
+}
+
+func (s *routedService) route(r *Router, t tag.Tag) (Route, error) {
+	tb := s.table.Load()
+	if tb.err != nil {
+		return Route{}, tb.err
+	}
+	rt := tb.untagged
+	if !t.IsZero() {
+		if rt = tb.byLane[t.String()]; rt == nil {
+			rt = tb.unknown
+			if rt.err != nil {
+				_, err := tb.sp.Decide(s.name, t, tb.stateOf)
+				return Route{}, err
+			}
+		}
+	}
+	n := rt.stats.n.Add(1)
+	if rt.err != nil {
+		return Route{}, rt.err
+	}
+	in := rt.lane.insts[rt.seq[uint32(n)%uint32(len(rt.seq))]]
+	return Route{Instance: in, Lane: rt.lane.name, Reason: rt.reason, TagHeader: rt.tagHeader, FallbackHeader: rt.fbHeader}, nil
+}
+
+// routeTable is an immutable routing table for one service, like the gRPC
+// picker: every decision is made when it is built.
+type routeTable struct {
+	err      error // the service cannot be routed at all
+	untagged *tableRoute
+	unknown  *tableRoute
+	byLane   map[string]*tableRoute
+	sp       *fallback.ServicePolicy
+	lanes    map[string]*tableLane
+}
+
+type tableLane struct {
+	name  string
+	state fallback.State
+	insts []Instance // ready ones
+}
+
+type tableRoute struct {
+	err       error
+	lane      *tableLane
+	reason    fallback.Reason
+	seq       []int
+	stats     *decisionStats
+	tagHeader []string
+	fbHeader  []string
+}
+
+func (tb *routeTable) stateOf(lane string) fallback.State {
+	if l := tb.lanes[lane]; l != nil {
+		return l.state
+	}
+	return fallback.Absent
+}
+
+func newRouteTable(r *Router, service string, p *fallback.Policy, insts []Instance, down map[string]time.Time, werr error) *routeTable {
+	tb := &routeTable{byLane: map[string]*tableRoute{}, lanes: map[string]*tableLane{}, sp: p.Service(service)}
+	if werr != nil {
+		tb.err = fmt.Errorf("graylane: service %q: %w", service, werr)
+		return tb
+	}
+	if len(insts) == 0 {
+		tb.err = fmt.Errorf("graylane: service %q: %w: the registry has no instance of it", service, ErrUnknownService)
+		return tb
+	}
+	base := p.Base()
+	for _, in := range insts {
+		name := in.Lane(base)
+		l := tb.lanes[name]
+		if l == nil {
+			l = &tableLane{name: name, state: fallback.NotReady}
+			tb.lanes[name] = l
+		}
+		if _, isDown := down[in.Addr]; in.Health == Serving && !isDown {
+			l.insts = append(l.insts, in)
+			l.state = fallback.Ready
+		}
+	}
+	build := func(t tag.Tag, requested string) *tableRoute {
+		d, err := tb.sp.Decide(service, t, tb.stateOf)
+		rt := &tableRoute{}
+		if !t.IsZero() {
+			rt.tagHeader = []string{t.String()}
+		}
+		if err != nil {
+			rt.err = err
+			rt.stats = r.tel.decision(service, requested, "", reasonOf(err))
+			r.tel.logDecision(service, requested, "", reasonOf(err), err)
+			return rt
+		}
+		// Decide never waits here: no lane of a router is ever Connecting.
+		rt.lane, rt.reason = tb.lanes[d.Lane], d.Reason
+		w := make([]uint32, len(rt.lane.insts))
+		for i, in := range rt.lane.insts {
+			w[i] = in.EffectiveWeight()
+		}
+		rt.seq = wrrSequence(w)
+		if d.Reason.IsFallback() {
+			rt.fbHeader = []string{d.Reason.String()}
+			r.tel.logDecision(service, requested, d.Lane, d.Reason, nil)
+		}
+		rt.stats = r.tel.decision(service, requested, d.Lane, d.Reason)
+		return rt
+	}
+	tb.untagged = build(tag.Tag{}, "")
+	names := map[string]bool{}
+	for name := range tb.lanes {
+		names[name] = true
+	}
+	for _, name := range tb.sp.Lanes() {
+		names[name] = true
+	}
+	for name := range names {
+		if t, ok := tag.Of(name); ok {
+			tb.byLane[name] = build(t, name)
+		}
+	}
+	standIn := "unknown"
+	for names[standIn] {
+		standIn += "-x"
+	}
+	tb.unknown = build(tag.MustParse(standIn), UnknownTag)
+	tb.unknown.tagHeader = nil
+	return tb
+}

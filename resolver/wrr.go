@@ -1,0 +1,61 @@
+package resolver
+
+// maxSlots bounds the length of a lane's weighted round-robin sequence.
+const maxSlots = 4096
+
+// wrrSequence returns, for items with the given weights (each ≥ 1), a
+// sequence of item indexes in which each item appears in proportion to its
+// weight, spread out rather than in runs (smooth weighted round-robin).
+// Cycling through the sequence with one atomic counter then gives weighted
+// round-robin without a lock. Weights are scaled down when their sum would
+// exceed maxSlots, keeping every item at least once.
+func wrrSequence(weights []uint32) []int {
+	if len(weights) == 0 {
+		return nil
+	}
+	w := make([]int, len(weights))
+	total := 0
+	for i, x := range weights {
+		w[i] = int(max(x, 1))
+		total += w[i]
+	}
+	if g := gcdAll(w); g > 1 {
+		total = 0
+		for i := range w {
+			w[i] /= g
+			total += w[i]
+		}
+	}
+	if total > maxSlots {
+		scaled := 0
+		for i := range w {
+			w[i] = max(w[i]*maxSlots/total, 1)
+			scaled += w[i]
+		}
+		total = scaled
+	}
+	seq := make([]int, total)
+	cur := make([]int, len(w))
+	for n := range seq {
+		best := 0
+		for i := range w {
+			cur[i] += w[i]
+			if cur[i] > cur[best] {
+				best = i
+			}
+		}
+		cur[best] -= total
+		seq[n] = best
+	}
+	return seq
+}
+
+func gcdAll(w []int) int {
+	g := w[0]
+	for _, x := range w[1:] {
+		for x != 0 {
+			g, x = x, g%x
+		}
+	}
+	return g
+}

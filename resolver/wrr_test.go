@@ -1,0 +1,32 @@
+package resolver
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestWRRSequence(t *testing.T) {
+	tests := []struct {
+		weights []uint32
+		want    []int
+	}{
+		{nil, nil},
+		{[]uint32{1}, []int{0}},
+		{[]uint32{1, 1, 1}, []int{0, 1, 2}},
+		{[]uint32{1, 3}, []int{1, 0, 1, 1}},
+		{[]uint32{2, 6}, []int{1, 0, 1, 1}}, // reduced by the common divisor
+		{[]uint32{0, 1}, []int{0, 1}},       // 0 counts as 1
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, wrrSequence(tt.weights), "%v", tt.weights)
+	}
+	seq := wrrSequence([]uint32{MaxWeight, 1, 7})
+	assert.LessOrEqual(t, len(seq), maxSlots)
+	counts := map[int]int{}
+	for _, i := range seq {
+		counts[i]++
+	}
+	assert.GreaterOrEqual(t, counts[1], 1, "a light instance still gets a slot")
+	assert.InDelta(t, float64(len(seq))*MaxWeight/(MaxWeight+8), counts[0], 2)
+}
