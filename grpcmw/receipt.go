@@ -77,4 +77,3 @@ func (s *receiptStream) RecvMsg(m any) error {
 	}
 	return err
 }
-

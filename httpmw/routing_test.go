@@ -351,4 +351,3 @@ func TestRouteReceiptOverHTTP(t *testing.T) {
 	resp.Body.Close()
 	assert.Empty(t, resp.Header.Get(receipt.Header))
 }
-

@@ -29,16 +29,16 @@ var ErrUnknownService = errors.New("unknown service")
 // a connection (see Failed); it is unavailable when all its instances are
 // not serving or failing.
 type Router struct {
-	reg      Registry
-	static   *fallback.Policy
-	dynamic  *DynamicPolicy
-	tel      *telemetry
-	downFor  time.Duration
-	max      int
-	idle     time.Duration
-	logger   *slog.Logger
-	ctx      context.Context // cancelled by Close
-	cancel   context.CancelFunc
+	reg     Registry
+	static  *fallback.Policy
+	dynamic *DynamicPolicy
+	tel     *telemetry
+	downFor time.Duration
+	max     int
+	idle    time.Duration
+	logger  *slog.Logger
+	ctx     context.Context // cancelled by Close
+	cancel  context.CancelFunc
 
 	mu       sync.Mutex
 	services map[string]*routedService
@@ -61,7 +61,9 @@ func WithRouterMeterProvider(mp metric.MeterProvider) RouterOption {
 
 // WithFailedInstanceTimeout sets how long an instance that failed to accept
 // a connection is skipped (default 5s).
-func WithFailedInstanceTimeout(d time.Duration) RouterOption { return func(r *Router) { r.downFor = d } }
+func WithFailedInstanceTimeout(d time.Duration) RouterOption {
+	return func(r *Router) { r.downFor = d }
+}
 
 // WithMaxServices bounds the number of services watched at once (default
 // 1024). A call for one more service fails with an error.
