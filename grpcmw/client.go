@@ -2,9 +2,12 @@ package grpcmw
 
 import (
 	"context"
+	"errors"
+	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/receipt"
@@ -23,7 +26,10 @@ func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
 		var trailer metadata.MD
 		ctx = metadata.AppendToOutgoingContext(outgoing(ctx, p), receipt.Header, rc.Owner().Service)
 		err := invoker(ctx, method, req, reply, cc, append(callOpts, grpc.Trailer(&trailer))...)
-		collect(rc, trailer)
+		if !collect(rc, trailer) && err != nil {
+			t, _ := tag.FromContext(ctx)
+			rc.Add(rc.Failed(targetService(cc), t.String(), errors.New(status.Convert(err).Message())))
+		}
 		return err
 	}
 }
@@ -59,7 +65,7 @@ func outgoing(ctx context.Context, p *propagation.Propagator) context.Context {
 	if p.MetadataCarries(values, t) {
 		return ctx
 	}
-	if !p.InjectsBaggage() && len(values(p.Header())) == 0 {
+	if p.WritesOnlyHeader() && len(values(p.Header())) == 0 {
 		return metadata.AppendToOutgoingContext(ctx, p.Header(), t.String())
 	}
 	md, _ := metadata.FromOutgoingContext(ctx)
@@ -68,4 +74,18 @@ func outgoing(ctx context.Context, p *propagation.Propagator) context.Context {
 	}
 	p.InjectMetadata(md, t)
 	return metadata.NewOutgoingContext(ctx, md)
+}
+
+// targetService names the service a client connection calls, for route
+// receipts: the last path element of its target ("reviews" for
+// "graylane:///reviews"), or the whole target.
+func targetService(cc *grpc.ClientConn) string {
+	if cc == nil {
+		return ""
+	}
+	t := cc.Target()
+	if i := strings.LastIndexByte(t, '/'); i >= 0 && i < len(t)-1 {
+		return t[i+1:]
+	}
+	return t
 }

@@ -70,7 +70,7 @@ func (echoServer) FullDuplexCall(ss grpc.BidiStreamingServer[testgrpc.StreamingO
 // can see duplicates and lost keys.
 func joinMD(md metadata.MD) string {
 	out := ""
-	for _, k := range []string{"x-traffic-tag", "x-other", "baggage"} {
+	for _, k := range []string{"x-traffic-tag", "x-other", "baggage", "x-mse-tag"} {
 		out += k + "=" + join(md.Get(k)) + ";"
 	}
 	return out
@@ -180,6 +180,7 @@ func TestClientMetadata(t *testing.T) {
 	addr := serve(t, newProp(t))
 	client := dial(t, addr, newProp(t))
 	bagClient := dial(t, addr, newProp(t, propagation.WithBaggageInjection()))
+	mseClient := dial(t, addr, newProp(t, propagation.WithWriteDialects(propagation.DialectMSE)))
 	gray := tag.MustParse("gray")
 
 	tests := []struct {
@@ -189,30 +190,31 @@ func TestClientMetadata(t *testing.T) {
 		setup  func(context.Context) context.Context
 		want   string
 	}{
-		{"no tag, nothing written", client, tag.Tag{}, nil, "x-traffic-tag=;x-other=;baggage=;"},
-		{"added", client, gray, nil, "x-traffic-tag=gray;x-other=;baggage=;"},
+		{"no tag, nothing written", client, tag.Tag{}, nil, "x-traffic-tag=;x-other=;baggage=;x-mse-tag=;"},
+		{"added", client, gray, nil, "x-traffic-tag=gray;x-other=;baggage=;x-mse-tag=;"},
 		{"same value not appended", client, gray, func(ctx context.Context) context.Context {
 			return metadata.AppendToOutgoingContext(ctx, "x-traffic-tag", "gray", "x-other", "1")
-		}, "x-traffic-tag=gray;x-other=1;baggage=;"},
+		}, "x-traffic-tag=gray;x-other=1;baggage=;x-mse-tag=;"},
 		{"same value in md not appended", client, gray, func(ctx context.Context) context.Context {
 			return metadata.NewOutgoingContext(ctx, metadata.Pairs("x-traffic-tag", "gray", "x-other", "1"))
-		}, "x-traffic-tag=gray;x-other=1;baggage=;"},
+		}, "x-traffic-tag=gray;x-other=1;baggage=;x-mse-tag=;"},
 		{"different value replaced", client, gray, func(ctx context.Context) context.Context {
 			return metadata.AppendToOutgoingContext(ctx, "x-other", "1", "X-Traffic-Tag", "v3")
-		}, "x-traffic-tag=gray;x-other=1;baggage=;"},
+		}, "x-traffic-tag=gray;x-other=1;baggage=;x-mse-tag=;"},
 		{"two values replaced by one", client, gray, func(ctx context.Context) context.Context {
 			ctx = metadata.NewOutgoingContext(ctx, metadata.Pairs("x-traffic-tag", "gray", "x-other", "1"))
 			return metadata.AppendToOutgoingContext(ctx, "x-traffic-tag", "v3", "x-other", "2")
-		}, "x-traffic-tag=gray;x-other=1|2;baggage=;"},
+		}, "x-traffic-tag=gray;x-other=1|2;baggage=;x-mse-tag=;"},
 		{"other keys kept", client, gray, func(ctx context.Context) context.Context {
 			return metadata.NewOutgoingContext(ctx, metadata.Pairs("x-other", "1"))
-		}, "x-traffic-tag=gray;x-other=1;baggage=;"},
+		}, "x-traffic-tag=gray;x-other=1;baggage=;x-mse-tag=;"},
 		{"baggage member added, others kept", bagClient, gray, func(ctx context.Context) context.Context {
 			return metadata.NewOutgoingContext(ctx, metadata.Pairs("baggage", "user=alice", "x-other", "1"))
-		}, "x-traffic-tag=gray;x-other=1;baggage=user=alice,traffic-tag=gray;"},
+		}, "x-traffic-tag=gray;x-other=1;baggage=user=alice,traffic-tag=gray;x-mse-tag=;"},
 		{"baggage member replaced", bagClient, gray, func(ctx context.Context) context.Context {
 			return metadata.AppendToOutgoingContext(ctx, "baggage", "traffic-tag=v3,user=alice", "x-traffic-tag", "gray")
-		}, "x-traffic-tag=gray;x-other=;baggage=traffic-tag=gray,user=alice;"},
+		}, "x-traffic-tag=gray;x-other=;baggage=traffic-tag=gray,user=alice;x-mse-tag=;"},
+		{"write dialect too", mseClient, gray, nil, "x-traffic-tag=gray;x-other=;baggage=;x-mse-tag=gray;"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -55,12 +55,16 @@ func receiptTrailer(rc *receipt.Receipt) metadata.MD {
 	return metadata.Pairs(receipt.Header, rc.String())
 }
 
-// collect adds the hops a trailer reports.
-func collect(rc *receipt.Receipt, md metadata.MD) {
+// collect adds the hops a trailer reports, and says whether there were
+// any.
+func collect(rc *receipt.Receipt, md metadata.MD) bool {
+	found := false
 	for _, v := range md.Get(receipt.Header) {
 		hops, _ := receipt.Parse(v)
 		rc.Add(hops...)
+		found = found || len(hops) > 0
 	}
+	return found
 }
 
 // receiptStream reads the receipt from the trailer when the stream ends.

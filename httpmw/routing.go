@@ -67,6 +67,9 @@ func (t *Transport) roundTripRouted(req *http.Request, service string, tg tag.Ta
 		route, err := t.router.Route(req.Context(), service, tg)
 		if err != nil {
 			closeBody(req)
+			if rc := receipt.FromContext(req.Context()); rc != nil {
+				rc.Add(rc.Failed(service, tg.String(), err))
+			}
 			return nil, err
 		}
 		r2 := t.routedCopy(req, route, tg)

@@ -103,8 +103,20 @@ func (f *httpFleet) start(service, lane, name string, weight uint32) *httpInstan
 	return in
 }
 
-func (in *httpInstance) stop(t *testing.T) {
+// stop takes an instance down the polite way: deregister, wait until the
+// router no longer picks it (drain), then close.
+func (in *httpInstance) stop(t *testing.T, f *httpFleet, service, lane string) {
 	require.NoError(t, in.reg.Deregister(context.Background()))
+	tg := tag.MustParse(lane)
+	require.Eventually(t, func() bool {
+		r, err := f.router.Route(context.Background(), service, tg)
+		return err == nil && r.Instance.Name != in.name
+	}, defaultTestTimeout, time.Millisecond)
+	// Requests routed here just before still finish: Shutdown, unlike
+	// Close, leaves connections that are being opened alone.
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
+	defer cancel()
+	require.NoError(t, in.srv.Config.Shutdown(ctx))
 	in.srv.Close()
 }
 
@@ -296,7 +308,7 @@ func TestRoutingScaleUnderLoad(t *testing.T) {
 	for range 3 {
 		gray := f.start("svc", "gray", "gray", 0)
 		require.Eventually(t, func() bool { return gray.calls.Load() > 50 }, defaultTestTimeout, time.Millisecond)
-		gray.stop(t)
+		gray.stop(t, f, "svc", "gray")
 		n := total.Load()
 		require.Eventually(t, func() bool { return total.Load() > n+100 }, defaultTestTimeout, time.Millisecond)
 	}

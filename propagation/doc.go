@@ -25,6 +25,40 @@
 // Names and order are options (WithHeader, WithBaggageMember, WithOwnTag,
 // WithSources).
 //
+// # Dialects
+//
+// Other traffic-lane systems carry the tag in formats of their own. With
+// WithDialects, a Propagator also reads them, as one more source,
+// SourceDialect, which by default comes after the baggage member and before
+// the service's own tag:
+//
+//	tag header > baggage member > dialects, in the order given > own tag
+//
+// With WithWriteDialects, it also writes them on outbound requests, besides
+// the tag header. Reading and writing are separate so that a service can,
+// for instance, accept a foreign header at the edge of a migration without
+// spreading it further. The presets:
+//
+//	DialectASM        header x-asm-prefer-tag         Alibaba Cloud Service Mesh
+//	DialectOpenSergo  header x-opensergo-traffic      OpenSergo traffic lanes
+//	DialectMSE        header x-mse-tag                Alibaba Cloud MSE
+//	DialectPolaris    header service-lane             Polaris lanes ("lane" or "group/lane")
+//	DialectSignadot   baggage member sd-routing-key   Signadot
+//	DialectKitex      header rpc-persist-traffic-tag  CloudWeGo Kitex persistent metainfo TRAFFIC_TAG
+//
+// HeaderDialect, BaggageDialect and KitexDialect build others. A dialect's
+// value is the lane name and follows the rules below; its rejections are
+// counted with graylane.source set to the dialect's name. With no dialect
+// configured, reading and writing cost exactly what they did without them.
+//
+// # Stripping
+//
+// Strip, StripMetadata and StripContext remove every place a Propagator
+// reads a tag from or writes one to (the tag header, the baggage member,
+// every dialect), keeping other baggage members. The edge (package ingress)
+// uses them so that a tag sent by an untrusted client does not reach the
+// services behind it.
+//
 // # Bad input
 //
 // Inbound values are untrusted. Nothing here panics on them, returns an error

@@ -15,13 +15,13 @@ import (
 // member; it may be the request's context. It never fails: bad values are
 // skipped and counted (see the package documentation).
 func (p *Propagator) ReadHeader(ctx context.Context, h http.Header) (tag.Tag, Source) {
-	return p.read(ctx, headerValues(h), p.headerCanon, "Baggage")
+	return p.read(ctx, headerValues(h), &p.httpKeys)
 }
 
 // ReadMetadata is ReadHeader for carriers with lower-case keys, such as
 // gRPC metadata (metadata.MD): values returns all values of a key.
 func (p *Propagator) ReadMetadata(ctx context.Context, values func(key string) []string) (tag.Tag, Source) {
-	return p.read(ctx, values, p.header, BaggageHeader)
+	return p.read(ctx, values, &p.mdKeys)
 }
 
 type valuesFunc = func(key string) []string
@@ -30,19 +30,29 @@ func headerValues(h http.Header) valuesFunc {
 	return func(key string) []string { return h[key] }
 }
 
-func (p *Propagator) read(ctx context.Context, values valuesFunc, headerKey, baggageKey string) (tag.Tag, Source) {
+// carrierKeys are the keys of one kind of carrier: canonical header names
+// for http.Header, lower-case ones for metadata and TextMapCarrier.
+type carrierKeys struct {
+	header, baggage string
+	canonical       bool
+	strip           []string // the headers Strip removes
+}
+
+func (p *Propagator) read(ctx context.Context, values valuesFunc, k *carrierKeys) (tag.Tag, Source) {
 	for _, s := range p.order {
 		var t tag.Tag
 		switch s {
 		case SourceHeader:
-			t = p.fromHeader(ctx, values(headerKey))
+			t = p.fromHeader(ctx, values(k.header))
 		case SourceBaggage:
 			if p.member == "" {
 				continue
 			}
-			t = p.fromBaggage(ctx, values(baggageKey))
+			t = p.fromBaggage(ctx, values(k.baggage))
 		case SourceOwn:
 			t = p.own
+		case SourceDialect:
+			t = p.fromDialects(ctx, values, k)
 		}
 		if !t.IsZero() {
 			return t, s

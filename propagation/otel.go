@@ -20,7 +20,7 @@ var _ otelprop.TextMapPropagator = (*Propagator)(nil)
 // OpenTelemetry baggage should also count as a source when the carrier's
 // baggage header has no member (it counts either way when the header has it).
 func (p *Propagator) Extract(ctx context.Context, carrier otelprop.TextMapCarrier) context.Context {
-	t, _ := p.read(ctx, carrierValues(carrier), p.header, BaggageHeader)
+	t, _ := p.read(ctx, carrierValues(carrier), &p.mdKeys)
 	if t.IsZero() {
 		return ctx
 	}
@@ -28,10 +28,10 @@ func (p *Propagator) Extract(ctx context.Context, carrier otelprop.TextMapCarrie
 }
 
 // Inject implements OpenTelemetry's TextMapPropagator: when ctx carries a
-// tag, it sets the tag header and, with baggage injection on, adds or
-// replaces the baggage member in whatever "baggage" header the carrier
-// already holds, keeping the other members. It writes nothing when ctx has
-// no tag.
+// tag, it sets the tag header, writes every dialect of WithWriteDialects and,
+// with baggage injection on, adds or replaces the baggage member in whatever
+// "baggage" header the carrier already holds, keeping the other members. It
+// writes nothing when ctx has no tag.
 //
 // In a composite propagator, put it after propagation.Baggage{}: that
 // propagator replaces the whole baggage header, so running it later would
@@ -43,6 +43,9 @@ func (p *Propagator) Inject(ctx context.Context, carrier otelprop.TextMapCarrier
 	}
 	if carrier.Get(p.header) != t.String() {
 		carrier.Set(p.header, t.String())
+	}
+	if p.writeDialects != nil {
+		p.injectCarrierDialects(carrier, t)
 	}
 	if !p.injectBag {
 		return

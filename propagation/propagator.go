@@ -43,11 +43,12 @@ const (
 	SourceHeader                // the tag header or gRPC metadata key
 	SourceBaggage               // the W3C baggage member
 	SourceOwn                   // the service's own tag
+	SourceDialect               // a foreign format (see Dialect)
 )
 
-var sourceNames = [...]string{"none", "header", "baggage", "own"}
+var sourceNames = [...]string{"none", "header", "baggage", "own", "dialect"}
 
-// String returns "none", "header", "baggage" or "own".
+// String returns "none", "header", "baggage", "own" or "dialect".
 func (s Source) String() string {
 	if int(s) < len(sourceNames) {
 		return sourceNames[s]
@@ -66,6 +67,13 @@ type Propagator struct {
 	injectBag   bool
 	fields      []string
 	stats       *stats
+
+	// Carrier keys: canonical for http.Header, lower-case for metadata.
+	httpKeys, mdKeys carrierKeys
+	// Foreign formats read (in order) and written; nil when none.
+	dialects, writeDialects []dialectState
+	// Baggage members Strip removes.
+	stripMembers []string
 }
 
 type config struct {
@@ -73,9 +81,12 @@ type config struct {
 	member    string
 	own       *string
 	order     []Source
+	orderSet  bool
 	injectBag bool
 	meter     metric.MeterProvider
 	logger    *slog.Logger
+	dialects  []Dialect
+	writeDia  []Dialect
 }
 
 // Option configures a Propagator.
@@ -107,10 +118,12 @@ func WithOwnTag(t string) Option {
 }
 
 // WithSources sets which sources are read, in precedence order. The default
-// is SourceHeader, SourceBaggage, SourceOwn. Each source may appear once.
+// is SourceHeader, SourceBaggage, SourceOwn, with SourceDialect before
+// SourceOwn when WithDialects is given. Each source may appear once; an order
+// without SourceDialect is an error when WithDialects is given.
 func WithSources(s ...Source) Option {
 	s = append([]Source(nil), s...)
-	return optionFunc(func(c *config) { c.order = s })
+	return optionFunc(func(c *config) { c.order, c.orderSet = s, true })
 }
 
 // WithBaggageInjection makes outbound requests carry the tag in the W3C
@@ -133,15 +146,21 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // New builds a Propagator. It returns an error for an invalid header name,
-// baggage key, own tag (including an invalid GRAYLANE_TAG) or source list.
+// baggage key, own tag (including an invalid GRAYLANE_TAG), source list or
+// dialect list.
 func New(opts ...Option) (*Propagator, error) {
 	c := config{
 		header: DefaultHeader,
 		member: DefaultBaggageMember,
-		order:  []Source{SourceHeader, SourceBaggage, SourceOwn},
 	}
 	for _, o := range opts {
 		o.apply(&c)
+	}
+	if !c.orderSet {
+		c.order = []Source{SourceHeader, SourceBaggage, SourceOwn}
+		if len(c.dialects) > 0 {
+			c.order = []Source{SourceHeader, SourceBaggage, SourceDialect, SourceOwn}
+		}
 	}
 	var errs []error
 	if err := validMetadataKey(c.header); err != nil {
@@ -177,6 +196,10 @@ func New(opts ...Option) (*Propagator, error) {
 		}
 		seen[s] = true
 	}
+	if len(c.dialects) > 0 && !seen[SourceDialect] {
+		errs = append(errs, errors.New("sources: WithDialects is given but SourceDialect is not listed"))
+	}
+	errs = append(errs, checkDialects(c)...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("propagation: %w", errors.Join(errs...))
 	}
@@ -188,6 +211,8 @@ func New(opts ...Option) (*Propagator, error) {
 		order:       c.order,
 		injectBag:   c.injectBag && c.member != "",
 	}
+	p.httpKeys = carrierKeys{header: p.headerCanon, baggage: "Baggage", canonical: true}
+	p.mdKeys = carrierKeys{header: p.header, baggage: BaggageHeader}
 	p.fields = []string{p.header}
 	if p.injectBag {
 		p.fields = append(p.fields, BaggageHeader)
@@ -201,6 +226,7 @@ func New(opts ...Option) (*Propagator, error) {
 		logger = slog.Default()
 	}
 	p.stats = newStats(mp, logger)
+	p.setDialects(c.dialects, c.writeDia)
 	return p, nil
 }
 

@@ -17,7 +17,7 @@
 //
 // A header value is a comma-separated list of hops; a hop is a
 // semicolon-separated list of key=value pairs: svc, inst, lane, tag,
-// fallback, from. Values are percent-encoded where they hold bytes other
+// fallback, from, error. Values are percent-encoded where they hold bytes other
 // than letters, digits, '.', '_', '-', ':' and '@'.
 //
 //	svc=reviews;inst=reviews-v2-0;lane=gray;tag=gray;from=productpage, svc=ratings;inst=ratings-v1-0;lane=prod;tag=gray;fallback=noinstances;from=reviews
@@ -57,6 +57,10 @@ type Hop struct {
 	Tag      string // the request's tag ("" untagged)
 	Fallback string // why the caller fell back to reach it ("" when it did not)
 	From     string // the calling service ("" at the entry)
+	// Error says why the call failed without reaching an instance (for
+	// instance a strict-mode rejection); such a hop has no Instance or
+	// Lane. Clients record it themselves.
+	Error string
 }
 
 // Self says who a server is, for the hop it records, and when it records
@@ -143,6 +147,12 @@ func FromContext(ctx context.Context) *Receipt {
 // for a receipt; services ask with their own name.
 const Ask = "1"
 
+// Failed returns the hop a client records for a call to service that
+// failed before reaching an instance, from a request with tag t.
+func (r *Receipt) Failed(service, t string, err error) Hop {
+	return Hop{Service: service, Tag: t, From: r.Owner().Service, Error: err.Error()}
+}
+
 // Caller returns the calling service named by a request header value: ""
 // at the entry (Ask) or when the value is not a valid service name.
 func Caller(v string) string {
@@ -176,6 +186,7 @@ func Encode(hops []Hop) string {
 		field("tag", h.Tag)
 		field("fallback", h.Fallback)
 		field("from", h.From)
+		field("error", h.Error)
 	}
 	return b.String()
 }
@@ -221,6 +232,8 @@ func Parse(s string) ([]Hop, error) {
 				h.Fallback = u
 			case "from":
 				h.From = u
+			case "error":
+				h.Error = u
 			}
 		}
 		if h.Service == "" {

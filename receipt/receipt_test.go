@@ -17,11 +17,13 @@ func TestEncodeParseRoundTrip(t *testing.T) {
 		{Service: "productpage", Instance: "productpage-v1-0", Lane: "prod", Tag: "gray"},
 		{Service: "reviews", Instance: "reviews v2, #0; odd=name", Lane: "gray", Tag: "gray", From: "productpage"},
 		{Service: "ratings", Instance: "10.0.0.1:9000", Lane: "prod", Tag: "gray", Fallback: "noinstances", From: "reviews"},
+		{Service: "details", Tag: "gray", From: "productpage", Error: `graylane: service "details", tag "gray": strict`},
 	}
 	s := receipt.Encode(hops)
 	assert.Equal(t, "svc=productpage;inst=productpage-v1-0;lane=prod;tag=gray, "+
 		"svc=reviews;inst=reviews%20v2%2C%20%230%3B%20odd%3Dname;lane=gray;tag=gray;from=productpage, "+
-		"svc=ratings;inst=10.0.0.1:9000;lane=prod;tag=gray;fallback=noinstances;from=reviews", s)
+		"svc=ratings;inst=10.0.0.1:9000;lane=prod;tag=gray;fallback=noinstances;from=reviews, "+
+		"svc=details;tag=gray;from=productpage;error=graylane:%20service%20%22details%22%2C%20tag%20%22gray%22:%20strict", s)
 	got, err := receipt.Parse(s)
 	require.NoError(t, err)
 	assert.Equal(t, hops, got)

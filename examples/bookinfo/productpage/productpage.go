@@ -39,6 +39,7 @@ type Hop struct {
 	Tag      string // the tag the request carried; "" when untagged
 	Fallback string // why the hop left the request's lane, e.g. "noinstances"; "" when it did not
 	From     string // the caller, e.g. "productpage"; "" for the entry hop
+	Error    string // why the call failed without reaching an instance; "" when it did not
 }
 
 // Option configures productpage.

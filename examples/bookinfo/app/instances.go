@@ -1,0 +1,262 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/graylane/graylane/examples/bookinfo/bookinfopb"
+	"github.com/graylane/graylane/examples/bookinfo/details"
+	"github.com/graylane/graylane/examples/bookinfo/productpage"
+	"github.com/graylane/graylane/examples/bookinfo/ratings"
+	"github.com/graylane/graylane/examples/bookinfo/reviews"
+	"github.com/graylane/graylane/grpcmw"
+	"github.com/graylane/graylane/httpmw"
+	"github.com/graylane/graylane/propagation"
+	"github.com/graylane/graylane/receipt"
+	"github.com/graylane/graylane/resolver"
+	"github.com/graylane/graylane/tag"
+)
+
+// instance is one running copy of a deployment.
+type instance struct {
+	name    string
+	addr    string
+	started time.Time
+	reg     resolver.Registration
+	stop    func(ctx context.Context) error
+}
+
+// Scale sets the number of instances of a deployment: new instances start
+// and register; on the way down, instances are deregistered first, keep
+// serving for the drain period while clients move away, then stop
+// gracefully, so that no request in flight is lost.
+func (s *System) Scale(ctx context.Context, name string, replicas int) error {
+	if replicas < 0 || replicas > MaxReplicas {
+		return fmt.Errorf("scale %s: %d replicas: want 0 to %d", name, replicas, MaxReplicas)
+	}
+	s.mu.Lock()
+	d := s.deps[name]
+	closed := s.closed
+	s.mu.Unlock()
+	if d == nil {
+		return fmt.Errorf("scale: this process runs no deployment %q", name)
+	}
+	if closed {
+		return errors.New("scale: the system is stopping")
+	}
+	return s.scaleTo(ctx, d, replicas)
+}
+
+func (s *System) scaleTo(ctx context.Context, d *deployment, replicas int) error {
+	d.scaleMu.Lock()
+	defer d.scaleMu.Unlock()
+	d.mu.Lock()
+	have := len(d.instances)
+	d.mu.Unlock()
+	for ; have < replicas; have++ {
+		in, err := s.startInstance(ctx, d)
+		if err != nil {
+			return fmt.Errorf("scale %s: %w", d.Name, err)
+		}
+		d.mu.Lock()
+		d.instances = append(d.instances, in)
+		d.mu.Unlock()
+		s.log.Info("instance started", "instance", in.name, "addr", in.addr, "lane", d.LaneName())
+	}
+	if have <= replicas {
+		return nil
+	}
+	d.mu.Lock()
+	gone := append([]*instance(nil), d.instances[replicas:]...)
+	d.instances = d.instances[:replicas]
+	d.mu.Unlock()
+
+	var errs []error
+	for _, in := range gone {
+		if err := in.reg.Deregister(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	select { // clients move away while the instances still serve
+	case <-time.After(s.cfg.Drain):
+	case <-ctx.Done():
+	}
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+	)
+	for _, in := range gone {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := in.stop(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("stop %s: %w", in.name, err))
+				mu.Unlock()
+			}
+			s.log.Info("instance stopped", "instance", in.name)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// startInstance runs one instance of d on a loopback port and registers it.
+func (s *System) startInstance(ctx context.Context, d *deployment) (*instance, error) {
+	d.mu.Lock()
+	name := fmt.Sprintf("%s-%d", d.Name, d.nextID)
+	d.nextID++
+	d.mu.Unlock()
+
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	in := &instance{name: name, addr: lis.Addr().String(), started: time.Now()}
+	self := receipt.Self{Service: d.Service, Instance: name, Lane: d.LaneName()}
+	// An instance of a lane tags the requests that reach it untagged with
+	// its lane, as GRAYLANE_TAG does for a process.
+	prop, err := propagation.New(propagation.WithOwnTag(d.Lane))
+	if err != nil {
+		lis.Close()
+		return nil, err
+	}
+	switch d.Service {
+	case "productpage", "details":
+		h, err := s.httpService(d, name, self, prop)
+		if err != nil {
+			lis.Close()
+			return nil, err
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(lis)
+		in.stop = func(ctx context.Context) error {
+			if err := srv.Shutdown(ctx); err != nil {
+				srv.Close()
+				return err
+			}
+			return nil
+		}
+	case "reviews", "ratings":
+		srv, err := s.grpcService(d, name, self, prop)
+		if err != nil {
+			lis.Close()
+			return nil, err
+		}
+		go srv.Serve(lis)
+		in.stop = func(ctx context.Context) error { return gracefulStop(ctx, srv) }
+	default:
+		lis.Close()
+		return nil, fmt.Errorf("unknown service %q", d.Service)
+	}
+
+	inst := resolver.Instance{
+		Service: d.Service, Addr: in.addr, Name: name,
+		Metadata: map[string]string{"deployment": d.Name, "version": d.Version},
+	}
+	if d.Lane != "" {
+		inst.Tag = tag.MustParse(d.Lane)
+	}
+	if in.reg, err = s.reg.Register(ctx, inst); err != nil {
+		in.stop(ctx)
+		return nil, err
+	}
+	return in, nil
+}
+
+func (s *System) httpService(d *deployment, name string, self receipt.Self, prop *propagation.Propagator) (http.Handler, error) {
+	var h http.Handler
+	switch d.Service {
+	case "productpage":
+		self.Always = true // the page shows the route of every request
+		opts := []productpage.Option{
+			productpage.WithInstance(name),
+			productpage.WithGray(d.Lane == "gray"),
+			productpage.WithRoute(routeOf),
+		}
+		if s.cfg.DetailsTimeout > 0 {
+			opts = append(opts, productpage.WithDetailsTimeout(s.cfg.DetailsTimeout))
+		}
+		if s.cfg.ReviewsTimeout > 0 {
+			opts = append(opts, productpage.WithReviewsTimeout(s.cfg.ReviewsTimeout))
+		}
+		if s.cfg.RatingsTimeout > 0 {
+			opts = append(opts, productpage.WithRatingsTimeout(s.cfg.RatingsTimeout))
+		}
+		pp, err := productpage.New(s.upstreams(), opts...)
+		if err != nil {
+			return nil, err
+		}
+		h = pp
+	case "details":
+		h = details.New(details.WithFaults(d.faults))
+	}
+	return httpmw.NewHandler(h, httpmw.WithPropagator(prop), httpmw.WithRouteReceipt(self)), nil
+}
+
+// routeOf reads the route receipt of a productpage request for its Route
+// panel.
+func routeOf(ctx context.Context) []productpage.Hop {
+	rc := receipt.FromContext(ctx)
+	if rc == nil {
+		return nil
+	}
+	var out []productpage.Hop
+	for _, h := range rc.Hops() {
+		out = append(out, productpage.Hop(h))
+	}
+	return out
+}
+
+func (s *System) grpcService(d *deployment, name string, self receipt.Self, prop *propagation.Propagator) (*grpc.Server, error) {
+	opts := []grpcmw.Option{grpcmw.WithPropagator(prop), grpcmw.WithRouteReceipt(self)}
+	srv := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(grpcmw.UnaryServerInterceptor(opts...)),
+		grpc.ChainStreamInterceptor(grpcmw.StreamServerInterceptor(opts...)),
+	)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	switch d.Service {
+	case "reviews":
+		r, err := reviews.New(reviews.Version(d.Version),
+			reviews.WithRatings(bookinfopb.NewRatingsClient(s.ratingsConn)),
+			reviews.WithInstance(name), reviews.WithFaults(d.faults))
+		if err != nil {
+			return nil, err
+		}
+		r.Register(srv)
+	case "ratings":
+		r, err := ratings.New(ratings.Version(d.Version), ratings.WithStore(s.ratingsStore), ratings.WithFaults(d.faults))
+		if err != nil {
+			return nil, err
+		}
+		r.Register(srv)
+	}
+	return srv, nil
+}
+
+// gracefulStop lets calls in flight finish, within ctx.
+func gracefulStop(ctx context.Context, srv *grpc.Server) error {
+	done := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		srv.Stop()
+		<-done
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,375 @@
+// Package app runs the Bookinfo demo: every deployment of the four
+// services as instances on loopback ports, registered in a registry, wired
+// with graylane's middleware, interceptors, routing transport and
+// balancer; the gateway that assigns tags at the edge; and the admin page
+// that scales deployments and switches lanes between strict and loose.
+//
+// The services themselves (packages productpage, details, reviews,
+// ratings) know nothing of lanes: everything lane-related is in the wiring
+// here.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/graylane/graylane/examples/bookinfo/bookinfopb"
+	"github.com/graylane/graylane/examples/bookinfo/faults"
+	"github.com/graylane/graylane/examples/bookinfo/productpage"
+	"github.com/graylane/graylane/examples/bookinfo/ratings"
+	"github.com/graylane/graylane/fallback"
+	"github.com/graylane/graylane/grpcmw"
+	"github.com/graylane/graylane/httpmw"
+	"github.com/graylane/graylane/propagation"
+	"github.com/graylane/graylane/resolver"
+)
+
+// Config says what a System runs.
+type Config struct {
+	// GatewayAddr is where the gateway listens ("" for none), e.g. ":9080".
+	GatewayAddr string
+	// AdminAddr is where the admin page listens ("" for none), e.g.
+	// "127.0.0.1:9091".
+	AdminAddr string
+	// Deployments lists the deployments this process runs (nil: all).
+	Deployments []string
+	// Replicas overrides the initial replica counts, by deployment name.
+	Replicas map[string]int
+	// StrictLanes start in strict mode.
+	StrictLanes []string
+	// Registry is where instances register. nil: an in-memory registry of
+	// the System's own.
+	Registry resolver.Registry
+	// Gateway settings.
+	Gateway GatewayConfig
+	// Productpage timeouts; zero values keep the original's.
+	DetailsTimeout, ReviewsTimeout, RatingsTimeout time.Duration
+	// Drain is how long an instance keeps serving after it has been
+	// deregistered, before it stops (default 300ms).
+	Drain time.Duration
+	// Logger for the demo's own messages (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// System is a running demo.
+type System struct {
+	cfg    Config
+	log    *slog.Logger
+	reg    resolver.Registry
+	memReg *resolver.Memory // when the System owns its registry
+	policy *resolver.DynamicPolicy
+	router *resolver.Router
+	prop   *propagation.Propagator // for clients: writes the context's tag
+
+	detailsClient *http.Client
+	reviewsConn   *grpc.ClientConn
+	ratingsConn   *grpc.ClientConn
+	ratingsStore  *ratings.Store
+
+	mu      sync.Mutex
+	strict  map[string]bool
+	deps    map[string]*deployment
+	servers []*http.Server
+	gwAddr  string
+	admAddr string
+	gateway *gateway
+	closed  bool
+}
+
+// deployment is the running state of one Deployment.
+type deployment struct {
+	Deployment
+	faults    *faults.Switch
+	scaleMu   sync.Mutex // one scaling at a time
+	mu        sync.Mutex
+	instances []*instance
+	nextID    int
+}
+
+// Start runs a System. Close stops it.
+func Start(ctx context.Context, cfg Config) (*System, error) {
+	if cfg.Drain == 0 {
+		cfg.Drain = 300 * time.Millisecond
+	}
+	s := &System{cfg: cfg, log: cfg.Logger, strict: map[string]bool{}, deps: map[string]*deployment{}}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if err := s.start(ctx); err != nil {
+		s.Close(context.Background())
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *System) start(ctx context.Context) error {
+	s.reg = s.cfg.Registry
+	if s.reg == nil {
+		s.memReg = resolver.NewMemory()
+		s.reg = s.memReg
+	}
+	for _, lane := range s.cfg.StrictLanes {
+		s.strict[lane] = true
+	}
+	p, err := s.buildPolicy()
+	if err != nil {
+		return err
+	}
+	s.policy = resolver.NewDynamicPolicy(p)
+	if s.prop, err = propagation.New(propagation.WithOwnTag("")); err != nil {
+		return err
+	}
+	if err := s.dialClients(); err != nil {
+		return err
+	}
+
+	run := s.cfg.Deployments
+	if run == nil {
+		run = deploymentNames()
+	}
+	for name, n := range s.cfg.Replicas {
+		if _, ok := deploymentByName(name); !ok {
+			return fmt.Errorf("replicas: unknown deployment %q", name)
+		}
+		if n < 0 || n > MaxReplicas {
+			return fmt.Errorf("replicas: %s=%d: want 0 to %d", name, n, MaxReplicas)
+		}
+	}
+	for _, name := range run {
+		d, ok := deploymentByName(name)
+		if !ok {
+			return fmt.Errorf("unknown deployment %q (known: %v)", name, deploymentNames())
+		}
+		if n, ok := s.cfg.Replicas[name]; ok {
+			d.Replicas = n
+		}
+		s.deps[name] = &deployment{Deployment: d, faults: &faults.Switch{}}
+	}
+	for _, name := range run {
+		if err := s.Scale(ctx, name, s.deps[name].Replicas); err != nil {
+			return err
+		}
+	}
+	if s.cfg.GatewayAddr != "" {
+		gw, err := s.newGateway(s.cfg.Gateway)
+		if err != nil {
+			return err
+		}
+		s.gateway = gw
+		if s.gwAddr, err = s.serve(s.cfg.GatewayAddr, gw); err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+	}
+	if s.cfg.AdminAddr != "" {
+		addr, err := s.serve(s.cfg.AdminAddr, s.adminHandler())
+		if err != nil {
+			return fmt.Errorf("admin: %w", err)
+		}
+		s.admAddr = addr
+	}
+	return nil
+}
+
+// dialClients builds the clients every instance of this process shares:
+// an HTTP client that routes logical hosts by lane, and gRPC clients of
+// reviews and ratings through graylane's resolver and balancer.
+func (s *System) dialClients() error {
+	s.router = resolver.NewRouter(s.reg, nil, resolver.WithRouterPolicy(s.policy))
+	s.detailsClient = &http.Client{Transport: httpmw.NewTransport(&http.Transport{
+		MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second,
+	}, httpmw.WithPropagator(s.prop), httpmw.WithRouting(s.router))}
+	dial := func(service string) (*grpc.ClientConn, error) {
+		return grpc.NewClient("graylane:///"+service, append(
+			resolver.DialOptions(s.reg, nil, resolver.WithDynamicPolicy(s.policy), resolver.WithHealthCheck("")),
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithChainUnaryInterceptor(grpcmw.UnaryClientInterceptor(grpcmw.WithPropagator(s.prop))),
+			grpc.WithChainStreamInterceptor(grpcmw.StreamClientInterceptor(grpcmw.WithPropagator(s.prop))),
+		)...)
+	}
+	var err error
+	if s.reviewsConn, err = dial("reviews"); err != nil {
+		return err
+	}
+	if s.ratingsConn, err = dial("ratings"); err != nil {
+		return err
+	}
+	s.ratingsStore = ratings.NewStore()
+	return nil
+}
+
+func (s *System) upstreams() productpage.Upstreams {
+	return productpage.Upstreams{
+		DetailsURL:    "http://details",
+		DetailsClient: s.detailsClient,
+		Reviews:       bookinfopb.NewReviewsClient(s.reviewsConn),
+		Ratings:       bookinfopb.NewRatingsClient(s.ratingsConn),
+	}
+}
+
+// serve listens on addr and serves h until Close; it returns the address
+// actually bound.
+func (s *System) serve(addr string, h http.Handler) (string, error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.mu.Lock()
+	s.servers = append(s.servers, srv)
+	s.mu.Unlock()
+	go srv.Serve(lis)
+	return lis.Addr().String(), nil
+}
+
+// GatewayURL returns the gateway's base URL.
+func (s *System) GatewayURL() string { return "http://" + loopbackIfWildcard(s.gwAddr) }
+
+// AdminURL returns the admin page's base URL.
+func (s *System) AdminURL() string { return "http://" + loopbackIfWildcard(s.admAddr) }
+
+func loopbackIfWildcard(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// Registry returns the registry the System's instances are in.
+func (s *System) Registry() resolver.Registry { return s.reg }
+
+// Faults returns the fault switch shared by the instances of a deployment.
+func (s *System) Faults(deployment string) *faults.Switch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := s.deps[deployment]; d != nil {
+		return d.faults
+	}
+	return nil
+}
+
+// SetLaneMode switches a lane between loose and strict.
+func (s *System) SetLaneMode(lane string, m fallback.Mode) error {
+	lanes, err := ParseLanes(lane)
+	if err != nil {
+		return err
+	}
+	if len(lanes) != 1 {
+		return fmt.Errorf("lane %q: want one lane", lane)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev := s.strict[lane]
+	s.strict[lane] = m == fallback.Strict
+	p, err := s.buildPolicyLocked()
+	if err != nil {
+		s.strict[lane] = prev
+		return err
+	}
+	s.policy.Store(p)
+	s.log.Info("lane mode", "lane", lane, "mode", m)
+	return nil
+}
+
+// StrictLanes returns the lanes in strict mode, sorted.
+func (s *System) StrictLanes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for lane, on := range s.strict {
+		if on {
+			out = append(out, lane)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (s *System) buildPolicy() (*fallback.Policy, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buildPolicyLocked()
+}
+
+func (s *System) buildPolicyLocked() (*fallback.Policy, error) {
+	var opts []fallback.Option
+	for lane, on := range s.strict {
+		if on {
+			opts = append(opts, fallback.WithLaneMode(lane, fallback.Strict))
+		}
+	}
+	return fallback.NewPolicy(opts...)
+}
+
+// Close stops everything: the gateway and admin page, then every instance
+// (deregistered first), then the clients.
+func (s *System) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	servers := s.servers
+	deps := make([]*deployment, 0, len(s.deps))
+	for _, d := range s.deps {
+		deps = append(deps, d)
+	}
+	s.mu.Unlock()
+
+	var errs []error
+	for _, srv := range servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+			srv.Close()
+		}
+	}
+	if s.gateway != nil {
+		s.gateway.close()
+	}
+	var (
+		wg    sync.WaitGroup
+		errMu sync.Mutex
+	)
+	for _, d := range deps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.scaleTo(ctx, d, 0); err != nil {
+				errMu.Lock()
+				errs = append(errs, err)
+				errMu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if s.reviewsConn != nil {
+		s.reviewsConn.Close()
+	}
+	if s.ratingsConn != nil {
+		s.ratingsConn.Close()
+	}
+	if s.detailsClient != nil {
+		s.detailsClient.CloseIdleConnections()
+	}
+	if s.router != nil {
+		s.router.Close()
+	}
+	if s.memReg != nil {
+		s.memReg.Close()
+	}
+	return errors.Join(errs...)
+}

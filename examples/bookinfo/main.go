@@ -1,0 +1,144 @@
+// Command bookinfo runs Istio's Bookinfo, rewritten in Go and wired with
+// graylane, on one machine: a gateway, an admin page, and every deployment
+// of productpage, details, reviews and ratings as instances on loopback
+// ports, routed by lane with no service mesh.
+//
+//	go run ./examples/bookinfo            # everything in one process
+//	go run ./examples/bookinfo -h         # flags
+//	go run ./examples/bookinfo load -h    # the load generator
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/graylane/graylane/examples/bookinfo/app"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "load" {
+		os.Exit(runLoad(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bookinfo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		gatewayAddr = fs.String("gateway-addr", ":9080", "where the gateway listens")
+		adminAddr   = fs.String("admin-addr", "127.0.0.1:9091", "where the admin page listens")
+		replicas    = fs.String("replicas", "", "initial replicas, e.g. reviews-v2=1,ratings-v2=1 (defaults: the v1 deployments 1, the others 0)")
+		strict      = fs.String("strict", "", "lanes that start in strict mode, e.g. gray")
+		rules       = fs.String("rules", "", "ingress rule file (YAML or JSON) replacing the built-in rules; reloaded when it changes")
+		trust       = fs.String("trust", strings.Join(app.DefaultTrusted, ","), "peers (IPs or CIDRs) whose x-traffic-tag and x-graylane-route headers the gateway honours")
+		grayPercent = fs.Float64("gray-percent", 0, "share (0-100) of users with an x-user-id header the gateway sends to the gray lane, sticky per user")
+		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
+	)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: bookinfo [flags]\n       bookinfo load [flags]\n\nRuns Bookinfo with graylane's traffic lanes on this machine.\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\nDeployments: %s\n", deploymentList())
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "-log-level: %v\n", err)
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(logger)
+
+	reps, err := app.ParseReplicas(*replicas)
+	if err != nil {
+		fmt.Fprintf(stderr, "-replicas: %v\n", err)
+		return 2
+	}
+	lanes, err := app.ParseLanes(*strict)
+	if err != nil {
+		fmt.Fprintf(stderr, "-strict: %v\n", err)
+		return 2
+	}
+	if *grayPercent < 0 || *grayPercent > 100 {
+		fmt.Fprintf(stderr, "-gray-percent: %v is not between 0 and 100\n", *grayPercent)
+		return 2
+	}
+	var trusted []string
+	for t := range strings.SplitSeq(*trust, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			trusted = append(trusted, t)
+		}
+	}
+	if trusted == nil {
+		trusted = []string{}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sys, err := app.Start(ctx, app.Config{
+		GatewayAddr: *gatewayAddr,
+		AdminAddr:   *adminAddr,
+		Replicas:    reps,
+		StrictLanes: lanes,
+		Gateway:     app.GatewayConfig{RulesFile: *rules, Trusted: trusted, GrayPercent: *grayPercent},
+		Logger:      logger,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "bookinfo: %v\n", err)
+		return 1
+	}
+	printWelcome(stdout, sys)
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "\nstopping: deregistering and draining every instance…")
+	closeCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := sys.Close(closeCtx); err != nil {
+		fmt.Fprintf(stderr, "bookinfo: stop: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func deploymentList() string {
+	var names []string
+	for _, d := range app.Deployments() {
+		names = append(names, fmt.Sprintf("%s (%s, %d)", d.Name, d.LaneName(), d.Replicas))
+	}
+	return strings.Join(names, ", ")
+}
+
+func printWelcome(w io.Writer, sys *app.System) {
+	gw, admin := sys.GatewayURL(), sys.AdminURL()
+	fmt.Fprintf(w, `
+Bookinfo is running, routed by graylane.
+
+  product page   %[1]s/productpage
+  admin page     %[2]s/   (scale deployments, switch lanes strict/loose)
+
+Try:
+  curl -s %[1]s/productpage | grep -o 'glyphicon-star' | wc -l     # untagged: prod, no stars
+  curl -s -H 'x-traffic-tag: gray' -H 'x-graylane-route: 1' -D - -o /dev/null %[1]s/productpage
+                                  # gray: every hop falls back to prod; the route header says so
+  curl -s -X POST '%[2]s/api/deployments/reviews-v2/scale?replicas=1'
+                                  # now gray requests get black stars from reviews-v2
+  curl -s -X POST '%[2]s/api/deployments/ratings-v2/scale?replicas=1'
+                                  # ... and 3 and 2 stars from ratings-v2
+  Sign in as "jason" on the page: the gateway tags you gray.
+
+Ctrl-C stops everything.
+`, gw, admin)
+}

@@ -1,0 +1,163 @@
+package ingress
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/textproto"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/graylane/graylane/propagation"
+	"github.com/graylane/graylane/tag"
+)
+
+// Source gives the rule set in force. A *Rules is a Source that never
+// changes; a *Watcher follows a file. Rules is called once per request, and
+// the request is decided entirely by the rule set it returns.
+type Source interface {
+	Rules() *Rules
+}
+
+// Middleware returns the gateway middleware: for each request it applies
+// the trust boundary, then the rules of src, and passes the request on
+// tagged. In detail:
+//
+//  1. The client is trusted if its address is in Trust.Peers (through
+//     Trust.Proxies, see Trust) or the function of WithTrustFunc says so.
+//  2. A trusted client's tag (read by the Propagator: tag header, baggage
+//     member, dialects) is kept if its lane is allowed (Trust.Lanes). The
+//     rules are then not evaluated.
+//  3. Every place the Propagator reads a tag from is stripped from the
+//     request (Propagator.Strip, and StripContext for OpenTelemetry baggage
+//     already in the context); from an untrusted client, the route receipt
+//     header too.
+//  4. Unless a tag was kept, the rules are evaluated on the stripped
+//     request: the first that matches assigns its lane, otherwise the
+//     default applies.
+//  5. The tag is written into the request's headers (Propagator.InjectHeader:
+//     the tag header, and the baggage member and dialects it writes), so
+//     that a plain reverse proxy forwards it, and into its context
+//     (tag.NewContext, which also masks a tag an outer middleware may have
+//     put there). The Decision goes into the context too
+//     (DecisionFromContext), is counted on graylane.ingress.decisions, set
+//     as attributes on the active span when it is recording, and logged at
+//     debug level.
+//
+// Middleware modifies the headers of the inbound request it is given, which
+// the server owns. It panics if src is nil (or a nil *Rules).
+func Middleware(src Source, opts ...Option) func(http.Handler) http.Handler {
+	if src == nil {
+		panic("ingress: Middleware needs a Source (a *Rules or a *Watcher), got nil")
+	}
+	if rs, ok := src.(*Rules); ok && rs == nil {
+		panic("ingress: Middleware needs a Source (a *Rules or a *Watcher), got a nil *Rules")
+	}
+	c := newConfig(opts)
+	g := &gateway{src: src, prop: c.prop, trustFunc: c.trustFunc, logger: c.logger}
+	if c.receipt != "" {
+		g.receipt = textproto.CanonicalMIMEHeaderKey(c.receipt)
+	}
+	if ctr, err := c.meter.Meter(scopeName).Int64Counter(DecisionsMetric,
+		metric.WithDescription("Lane decisions of the gateway, one per request."),
+		metric.WithUnit("{request}")); err == nil {
+		g.counter = ctr
+	}
+	return func(next http.Handler) http.Handler {
+		return &handler{g: g, next: next}
+	}
+}
+
+type gateway struct {
+	src       Source
+	prop      *propagation.Propagator
+	trustFunc func(*http.Request) bool
+	receipt   string // canonical; "" for none
+	counter   metric.Int64Counter
+	logger    *slog.Logger
+}
+
+type handler struct {
+	g    *gateway
+	next http.Handler
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.next.ServeHTTP(w, r.WithContext(h.g.decide(r)))
+}
+
+// decide applies the trust boundary and the rules to r, rewrites its
+// headers, and returns the context to serve it with.
+func (g *gateway) decide(r *http.Request) context.Context {
+	rs := g.src.Rules()
+	ctx := r.Context()
+	d := Decision{Rule: -1}
+	d.Trusted, d.Proxied = rs.trust.judge(r)
+	if !d.Trusted && g.trustFunc != nil {
+		d.Trusted = g.trustFunc(r)
+	}
+
+	var kept tag.Tag
+	if d.Trusted {
+		t, src := g.prop.ReadHeader(ctx, r.Header)
+		if !t.IsZero() && src != propagation.SourceOwn {
+			if rs.trust.allows(t) {
+				kept = t
+			} else {
+				d.Stripped = StrippedNotAllowed
+			}
+		}
+	}
+	removed := g.prop.Strip(r.Header)
+	if sctx := g.prop.StripContext(ctx); sctx != ctx {
+		ctx, removed = sctx, true
+	}
+	if removed && kept.IsZero() && d.Stripped == StrippedNone {
+		d.Stripped = StrippedUntrusted
+		if d.Trusted {
+			d.Stripped = StrippedInvalid
+		}
+	}
+	if !d.Trusted && g.receipt != "" {
+		delete(r.Header, g.receipt)
+	}
+
+	if kept.IsZero() {
+		rs.evaluate(r, &d)
+	} else {
+		d.Outcome, d.Tag = OutcomeKept, kept
+	}
+	if !d.Tag.IsZero() {
+		g.prop.InjectHeader(r.Header, d.Tag)
+	}
+	g.record(ctx, rs, &d, r.RemoteAddr)
+	return &decisionContext{Context: tag.NewContext(ctx, d.Tag), d: d}
+}
+
+// record counts, traces and logs a decision.
+func (g *gateway) record(ctx context.Context, rs *Rules, d *Decision, remote string) {
+	if g.counter != nil {
+		g.counter.Add(ctx, 1, rs.metricOptions(d)...)
+	}
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(
+			AttrOutcome.String(d.Outcome.String()),
+			AttrRule.String(d.RuleName),
+			attribute.String("graylane.tag", d.Tag.String()),
+			AttrStripped.String(d.Stripped.String()),
+			AttrTrusted.Bool(d.Trusted),
+		)
+	}
+	if g.logger.Enabled(ctx, slog.LevelDebug) {
+		g.logger.LogAttrs(ctx, slog.LevelDebug, "graylane: ingress decision",
+			slog.String("outcome", d.Outcome.String()),
+			slog.String("rule", d.RuleName),
+			slog.String("tag", d.Tag.String()),
+			slog.String("stripped", d.Stripped.String()),
+			slog.Bool("trusted", d.Trusted),
+			slog.String("remote", remote),
+		)
+	}
+}
