@@ -2,6 +2,7 @@ package httpmw_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/graylane/graylane/httpmw"
 	"github.com/graylane/graylane/propagation"
+	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -179,5 +181,53 @@ func BenchmarkTwoHops(b *testing.B) {
 				resp.Body.Close()
 			}
 		})
+	}
+}
+
+// BenchmarkRouting measures the routing transport (impl=routing) against
+// the injecting transport alone (impl=inject) on the same tagged request,
+// over a base RoundTripper that does nothing: the difference is the cost
+// of picking an instance and rewriting the URL.
+func BenchmarkRouting(b *testing.B) {
+	reg := resolver.NewMemory()
+	defer reg.Close()
+	for i, lane := range []string{"", "gray", "gray"} {
+		in := resolver.Instance{Service: "reviews", Addr: fmt.Sprintf("127.0.0.1:%d", 9000+i)}
+		if lane != "" {
+			in.Tag = tag.MustParse(lane)
+		}
+		if _, err := reg.Register(context.Background(), in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	router := resolver.NewRouter(reg, nil)
+	defer router.Close()
+	nop := roundTripFunc(func(r *http.Request) (*http.Response, error) { return nil, nil })
+	p := newProp(b)
+	impls := map[string]http.RoundTripper{
+		"inject":  httpmw.NewTransport(nop, httpmw.WithPropagator(p)),
+		"routing": httpmw.NewTransport(nop, httpmw.WithPropagator(p), httpmw.WithRouting(router)),
+	}
+	for _, lane := range []string{"gray", "v3"} {
+		req, err := http.NewRequestWithContext(tag.NewContext(context.Background(), tag.MustParse(lane)),
+			http.MethodGet, "http://reviews/reviews/0", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header = http.Header{"Accept": {"application/json"}, "User-Agent": {"bench"}, "X-Request-Id": {"abc"}}
+		if _, err := impls["routing"].RoundTrip(req); err != nil { // the first call starts the watch
+			b.Fatal(err)
+		}
+		for _, name := range []string{"routing", "inject"} {
+			rt := impls[name]
+			b.Run("lane="+lane+"/impl="+name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := rt.RoundTrip(req); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"strings"
 	"syscall"
 
 	"github.com/graylane/graylane/receipt"
@@ -53,7 +54,7 @@ func (t *Transport) logicalHost(req *http.Request) string {
 		return ""
 	}
 	host := u.Hostname()
-	if host == "" || host == "localhost" || net.ParseIP(host) != nil {
+	if host == "" || host == "localhost" || ipLiteral(host) {
 		return ""
 	}
 	if t.routeFilter != nil && !t.routeFilter(req) {
@@ -122,6 +123,21 @@ func (t *Transport) routedCopy(req *http.Request, route resolver.Route, tg tag.T
 		t.prop.InjectHeader(r2.Header, tg)
 	}
 	return r2
+}
+
+// ipLiteral reports whether host is an IP address rather than a name,
+// without allocating: an IPv6 address has colons, and a DNS name is never
+// made only of digits and dots.
+func ipLiteral(host string) bool {
+	if strings.IndexByte(host, ':') >= 0 {
+		return true
+	}
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // refused reports whether err means the connection was never made, so the

@@ -24,11 +24,17 @@ const Scheme = "graylane"
 // does not reconnect.
 type (
 	laneAttr   struct{}
-	weightAttr struct{}
-	nameAttr   struct{}
-	healthAttr struct{}
+	infoAttr   struct{}
 	policyAttr struct{}
 )
+
+// endpointInfo is the rest of what the balancer needs of an instance, in
+// one attribute.
+type endpointInfo struct {
+	name   string
+	weight uint32
+	health Health
+}
 
 // EndpointLane returns the tag of the instance behind ep ("" for the base
 // lane), as set by the resolver.
@@ -39,18 +45,18 @@ func EndpointLane(ep grpcresolver.Endpoint) string {
 
 // EndpointInstanceName returns the display name of the instance behind ep.
 func EndpointInstanceName(ep grpcresolver.Endpoint) string {
-	s, _ := ep.Attributes.Value(nameAttr{}).(string)
-	return s
+	info, _ := ep.Attributes.Value(infoAttr{}).(endpointInfo)
+	return info.name
 }
 
 func endpointWeight(ep grpcresolver.Endpoint) uint32 {
-	w, _ := ep.Attributes.Value(weightAttr{}).(uint32)
-	return max(w, 1)
+	info, _ := ep.Attributes.Value(infoAttr{}).(endpointInfo)
+	return max(info.weight, 1)
 }
 
 func endpointServing(ep grpcresolver.Endpoint) bool {
-	h, _ := ep.Attributes.Value(healthAttr{}).(Health)
-	return h == Serving
+	info, _ := ep.Attributes.Value(infoAttr{}).(endpointInfo)
+	return info.health == Serving
 }
 
 func statePolicy(s grpcresolver.State) *fallback.Policy {
@@ -188,9 +194,7 @@ func (r *grpcResolver) state(insts []Instance) grpcresolver.State {
 	}
 	for _, in := range insts {
 		attrs := attributes.New(laneAttr{}, in.Tag.String()).
-			WithValue(weightAttr{}, in.EffectiveWeight()).
-			WithValue(nameAttr{}, in.DisplayName()).
-			WithValue(healthAttr{}, in.Health)
+			WithValue(infoAttr{}, endpointInfo{name: in.DisplayName(), weight: in.EffectiveWeight(), health: in.Health})
 		s.Endpoints = append(s.Endpoints, grpcresolver.Endpoint{
 			Addresses:  []grpcresolver.Address{{Addr: in.Addr}},
 			Attributes: attrs,

@@ -59,7 +59,7 @@ func (m *Memory) Register(_ context.Context, inst Instance) (Registration, error
 	}
 	s.insts[inst.Addr] = inst
 	m.publishLocked(s)
-	return &memRegistration{m: m, service: inst.Service, addr: inst.Addr}, nil
+	return &memRegistration{m: m, service: inst.Service, addr: inst.Addr, last: inst}, nil
 }
 
 // Watch implements Registry. ctx is used for this call only; the watch lasts
@@ -131,12 +131,13 @@ type memRegistration struct {
 	m       *Memory
 	service string
 	addr    string
+	last    Instance // guarded by m.mu
 }
 
 func (r *memRegistration) Instance() Instance {
 	r.m.mu.Lock()
 	defer r.m.mu.Unlock()
-	return r.m.services[r.service].insts[r.addr]
+	return r.last
 }
 
 func (r *memRegistration) Update(_ context.Context, inst Instance) error {
@@ -155,6 +156,7 @@ func (r *memRegistration) Update(_ context.Context, inst Instance) error {
 		return fmt.Errorf("%w: service %q at %s", ErrNotRegistered, r.service, r.addr)
 	}
 	s.insts[r.addr] = inst
+	r.last = inst
 	r.m.publishLocked(s)
 	return nil
 }

@@ -6,7 +6,8 @@ import (
 )
 
 // Registry is where instances come from. Implementations are safe for
-// concurrent use.
+// concurrent use. Network-backed ones may block in Register, Update and
+// Deregister, within the call's context.
 type Registry interface {
 	// Register adds inst to the registry and returns a handle to change or
 	// remove it. inst must pass Validate; registering the same service and
@@ -14,20 +15,24 @@ type Registry interface {
 	// is removed.
 	Register(ctx context.Context, inst Instance) (Registration, error)
 	// Watch follows one service. The Watcher's first Next returns the
-	// current set (possibly empty); later calls return each new set.
+	// current set (possibly empty); later calls return each new set. ctx
+	// bounds this call only: the watch lasts until Watcher.Close.
 	Watch(ctx context.Context, service string) (Watcher, error)
 }
 
 // Registration is one registered instance.
 type Registration interface {
-	// Instance returns the instance as currently registered.
+	// Instance returns the instance as last registered or updated (also
+	// after Deregister).
 	Instance() Instance
 	// Update replaces the registered instance's name, tag, weight, health
 	// and metadata; Service and Addr must stay the same. Watchers see the
 	// change; a retag does not make gRPC clients reconnect.
 	Update(ctx context.Context, inst Instance) error
 	// Deregister removes the instance. Watchers see it gone at once. It is
-	// idempotent.
+	// idempotent. Even when it returns an error (a registry out of reach),
+	// the instance counts as deregistered: it is never registered again,
+	// and a network-backed registry removes it as soon as it can.
 	Deregister(ctx context.Context) error
 }
 

@@ -294,3 +294,16 @@ func TestUntrustedClientCannotPickALane(t *testing.T) {
 		assert.Empty(t, p.hops, "no route receipt for untrusted clients")
 	}
 }
+
+// TestNoRouting: with routing off, every request, tagged or not, is served
+// by the fixed prod instances, even with gray instances up.
+func TestNoRouting(t *testing.T) {
+	sys := startSystem(t, app.Config{NoRouting: true, Replicas: map[string]int{"reviews-v2": 1}})
+	client := newClient(t)
+	for _, h := range []http.Header{nil, {"X-Traffic-Tag": {"gray"}}} {
+		p := fetch(t, client, sys.GatewayURL()+"/productpage", h)
+		require.Equal(t, http.StatusOK, p.status)
+		assert.Equal(t, "reviews-v1-0", p.reviewsPod())
+		assert.NotContains(t, p.body, "Error fetching")
+	}
+}

@@ -43,6 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		trust       = fs.String("trust", strings.Join(app.DefaultTrusted, ","), "peers (IPs or CIDRs) whose x-traffic-tag and x-graylane-route headers the gateway honours")
 		grayPercent = fs.Float64("gray-percent", 0, "share (0-100) of users with an x-user-id header the gateway sends to the gray lane, sticky per user")
 		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
+		noRouting   = fs.Bool("no-routing", false, "turn graylane's routing off: every client calls one fixed prod instance (a baseline for load measurements)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: bookinfo [flags]\n       bookinfo load [flags]\n\nRuns Bookinfo with graylane's traffic lanes on this machine.\n\nFlags:\n")
@@ -96,6 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		StrictLanes: lanes,
 		Gateway:     app.GatewayConfig{RulesFile: *rules, Trusted: trusted, GrayPercent: *grayPercent},
 		Logger:      logger,
+		NoRouting:   *noRouting,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "bookinfo: %v\n", err)

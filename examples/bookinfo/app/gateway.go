@@ -93,9 +93,14 @@ func (s *System) newGateway(c GatewayConfig) (*gateway, error) {
 		}
 		src = rules
 	}
-	transport := httpmw.NewTransport(&http.Transport{MaxIdleConnsPerHost: 256},
-		httpmw.WithPropagator(prop), httpmw.WithRouting(s.router))
-	proxy := ingress.NewReverseProxy(&url.URL{Scheme: "http", Host: "productpage"}, transport)
+	target := &url.URL{Scheme: "http", Host: "productpage"}
+	transportOpts := []httpmw.Option{httpmw.WithPropagator(prop), httpmw.WithRouting(s.router)}
+	if s.cfg.NoRouting {
+		target.Host = s.fixedLis["productpage"].Addr().String()
+		transportOpts = transportOpts[:1]
+	}
+	transport := httpmw.NewTransport(&http.Transport{MaxIdleConnsPerHost: 256}, transportOpts...)
+	proxy := ingress.NewReverseProxy(target, transport)
 	self := receipt.Self{Service: "gateway", Instance: "gateway", Lane: "prod"}
 	gw.Handler = ingress.Middleware(src, ingress.WithPropagator(prop))(
 		httpmw.NewHandler(proxy, httpmw.WithPropagator(prop), httpmw.WithRouteReceipt(self)))

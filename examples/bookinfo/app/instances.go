@@ -113,13 +113,19 @@ func (s *System) scaleTo(ctx context.Context, d *deployment, replicas int) error
 // startInstance runs one instance of d on a loopback port and registers it.
 func (s *System) startInstance(ctx context.Context, d *deployment) (*instance, error) {
 	d.mu.Lock()
-	name := fmt.Sprintf("%s-%d", d.Name, d.nextID)
+	id := d.nextID
+	name := fmt.Sprintf("%s-%d", d.Name, id)
 	d.nextID++
 	d.mu.Unlock()
 
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
+	var lis net.Listener
+	if fixed := s.fixedLis[d.Service]; fixed != nil && d.Lane == "" && id == 0 {
+		lis = fixed // with routing off, clients call this one
+	} else {
+		var err error
+		if lis, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return nil, err
+		}
 	}
 	in := &instance{name: name, addr: lis.Addr().String(), started: time.Now()}
 	self := receipt.Self{Service: d.Service, Instance: name, Lane: d.LaneName()}

@@ -59,6 +59,12 @@ type Config struct {
 	Drain time.Duration
 	// Logger for the demo's own messages (default slog.Default()).
 	Logger *slog.Logger
+	// NoRouting turns graylane's routing off, as a baseline for
+	// measurements: every client calls the first instance of its service's
+	// base-lane deployment directly, and lanes, fallback and the registry
+	// play no part (the tag still travels). Only with every deployment in
+	// this process.
+	NoRouting bool
 }
 
 // System is a running demo.
@@ -84,6 +90,10 @@ type System struct {
 	admAddr string
 	gateway *gateway
 	closed  bool
+
+	// With NoRouting: the listeners of the fixed instances, by service,
+	// taken before the clients are built so their addresses are known.
+	fixedLis map[string]net.Listener
 }
 
 // deployment is the running state of one Deployment.
@@ -128,6 +138,22 @@ func (s *System) start(ctx context.Context) error {
 	s.policy = resolver.NewDynamicPolicy(p)
 	if s.prop, err = propagation.New(propagation.WithOwnTag("")); err != nil {
 		return err
+	}
+	if s.cfg.NoRouting {
+		if s.cfg.Deployments != nil {
+			return errors.New("routing can be turned off only with every deployment in one process")
+		}
+		s.fixedLis = map[string]net.Listener{}
+		for _, d := range Deployments() {
+			if d.Lane != "" {
+				continue
+			}
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			s.fixedLis[d.Service] = lis
+		}
 	}
 	if err := s.dialClients(); err != nil {
 		return err
@@ -185,12 +211,20 @@ func (s *System) start(ctx context.Context) error {
 // reviews and ratings through graylane's resolver and balancer.
 func (s *System) dialClients() error {
 	s.router = resolver.NewRouter(s.reg, nil, resolver.WithRouterPolicy(s.policy))
+	transportOpts := []httpmw.Option{httpmw.WithPropagator(s.prop), httpmw.WithRouting(s.router)}
+	if s.cfg.NoRouting {
+		transportOpts = transportOpts[:1]
+	}
 	s.detailsClient = &http.Client{Transport: httpmw.NewTransport(&http.Transport{
 		MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second,
-	}, httpmw.WithPropagator(s.prop), httpmw.WithRouting(s.router))}
+	}, transportOpts...)}
 	dial := func(service string) (*grpc.ClientConn, error) {
-		return grpc.NewClient("graylane:///"+service, append(
-			resolver.DialOptions(s.reg, nil, resolver.WithDynamicPolicy(s.policy), resolver.WithHealthCheck("")),
+		target, routing := "graylane:///"+service,
+			resolver.DialOptions(s.reg, nil, resolver.WithDynamicPolicy(s.policy), resolver.WithHealthCheck(""))
+		if s.cfg.NoRouting {
+			target, routing = "passthrough:///"+s.fixedLis[service].Addr().String(), nil
+		}
+		return grpc.NewClient(target, append(routing,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithChainUnaryInterceptor(grpcmw.UnaryClientInterceptor(grpcmw.WithPropagator(s.prop))),
 			grpc.WithChainStreamInterceptor(grpcmw.StreamClientInterceptor(grpcmw.WithPropagator(s.prop))),
@@ -208,8 +242,12 @@ func (s *System) dialClients() error {
 }
 
 func (s *System) upstreams() productpage.Upstreams {
+	detailsURL := "http://details"
+	if s.cfg.NoRouting {
+		detailsURL = "http://" + s.fixedLis["details"].Addr().String()
+	}
 	return productpage.Upstreams{
-		DetailsURL:    "http://details",
+		DetailsURL:    detailsURL,
 		DetailsClient: s.detailsClient,
 		Reviews:       bookinfopb.NewReviewsClient(s.reviewsConn),
 		Ratings:       bookinfopb.NewRatingsClient(s.ratingsConn),
@@ -370,6 +408,9 @@ func (s *System) Close(ctx context.Context) error {
 	}
 	if s.memReg != nil {
 		s.memReg.Close()
+	}
+	for _, lis := range s.fixedLis {
+		lis.Close() // those of deployments started at 0 were never served
 	}
 	return errors.Join(errs...)
 }
