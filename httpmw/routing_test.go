@@ -220,6 +220,7 @@ func TestRoutingErrors(t *testing.T) {
 
 	_, _, err = f.get(ctx, "nosuch", "")
 	assert.ErrorIs(t, err, resolver.ErrUnknownService)
+	assert.ErrorIs(t, err, fallback.ErrNoInstance, "an unknown service is a case of no instance")
 	assert.Contains(t, err.Error(), `service "nosuch"`)
 
 	// Hosts that are not logical go out as they are.

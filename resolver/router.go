@@ -16,7 +16,7 @@ import (
 )
 
 // ErrUnknownService means the registry has no instance of the service in
-// any lane.
+// any lane. Errors that wrap it also wrap fallback.ErrNoInstance.
 var ErrUnknownService = errors.New("unknown service")
 
 // Router chooses, for clients that are not gRPC (such as graylane's HTTP
@@ -418,7 +418,7 @@ func newRouteTable(r *Router, service string, p *fallback.Policy, insts []Instan
 		return tb
 	}
 	if len(insts) == 0 {
-		tb.err = fmt.Errorf("graylane: service %q: %w: the registry has no instance of it", service, ErrUnknownService)
+		tb.err = fmt.Errorf("graylane: service %q: %w: the registry has no instance of it (%w)", service, ErrUnknownService, fallback.ErrNoInstance)
 		return tb
 	}
 	base := p.Base()

@@ -44,6 +44,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		grayPercent = fs.Float64("gray-percent", 0, "share (0-100) of users with an x-user-id header the gateway sends to the gray lane, sticky per user")
 		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		noRouting   = fs.Bool("no-routing", false, "turn graylane's routing off: every client calls one fixed prod instance (a baseline for load measurements)")
+
+		registry    = fs.String("registry", "memory", "where instances register: memory (one process), embedded-etcd (start a single-node etcd here), or etcd://host:port[,host:port]")
+		deployments = fs.String("deployment", "", "run only these deployments in this process, comma-separated, e.g. reviews-v2; gateway and admin name the gateway and the admin page (default: everything)")
+		etcdClient  = fs.String("etcd-client-addr", "127.0.0.1:2379", "with -registry embedded-etcd: where etcd serves clients")
+		etcdPeer    = fs.String("etcd-peer-addr", "127.0.0.1:2380", "with -registry embedded-etcd: etcd's peer address")
+		etcdDir     = fs.String("etcd-dir", "", "with -registry embedded-etcd: data directory (default: a temporary one)")
+		leaseTTL    = fs.Duration("lease-ttl", 10*time.Second, "with etcd: lease TTL; a crashed process's instances disappear within it")
+		listenHost  = fs.String("listen-host", "127.0.0.1", "where instances listen")
+		advertise   = fs.String("advertise-host", "", "the host instances register with (default: -listen-host; required with 0.0.0.0)")
+		port        = fs.Int("instance-port", 0, "the port of this process's instance (default: a random one)")
+		instName    = fs.String("instance-name", "", "the name of this process's instance, e.g. the pod name (default: <deployment>-<n>)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: bookinfo [flags]\n       bookinfo load [flags]\n\nRuns Bookinfo with graylane's traffic lanes on this machine.\n\nFlags:\n")
@@ -88,22 +99,69 @@ func run(args []string, stdout, stderr io.Writer) int {
 		trusted = []string{}
 	}
 
+	cfg := app.Config{
+		GatewayAddr:   *gatewayAddr,
+		AdminAddr:     *adminAddr,
+		Replicas:      reps,
+		StrictLanes:   lanes,
+		Gateway:       app.GatewayConfig{RulesFile: *rules, Trusted: trusted, GrayPercent: *grayPercent},
+		Logger:        logger,
+		NoRouting:     *noRouting,
+		ListenHost:    *listenHost,
+		AdvertiseHost: *advertise,
+		InstancePort:  *port,
+		InstanceName:  *instName,
+	}
+	if *deployments != "" {
+		cfg.Deployments = []string{}
+		gw, admin := false, false
+		for name := range strings.SplitSeq(*deployments, ",") {
+			switch name = strings.TrimSpace(name); name {
+			case "":
+			case "gateway":
+				gw = true
+			case "admin":
+				admin = true
+			default:
+				cfg.Deployments = append(cfg.Deployments, name)
+			}
+		}
+		if !gw {
+			cfg.GatewayAddr = ""
+		}
+		if !admin {
+			cfg.AdminAddr = ""
+		}
+		// In a process of its own, a deployment's lane may come from
+		// GRAYLANE_TAG, set from a pod label.
+		cfg.Lane = os.Getenv("GRAYLANE_TAG")
+	}
+
+	reg, closeReg, err := app.OpenRegistry(app.RegistryConfig{
+		Spec: *registry, EtcdClientAddr: *etcdClient, EtcdPeerAddr: *etcdPeer, EtcdDir: *etcdDir, LeaseTTL: *leaseTTL,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "bookinfo: %v\n", err)
+		return 2
+	}
+	defer closeReg()
+	cfg.Registry = reg
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	sys, err := app.Start(ctx, app.Config{
-		GatewayAddr: *gatewayAddr,
-		AdminAddr:   *adminAddr,
-		Replicas:    reps,
-		StrictLanes: lanes,
-		Gateway:     app.GatewayConfig{RulesFile: *rules, Trusted: trusted, GrayPercent: *grayPercent},
-		Logger:      logger,
-		NoRouting:   *noRouting,
-	})
+	sys, err := app.Start(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "bookinfo: %v\n", err)
 		return 1
 	}
-	printWelcome(stdout, sys)
+	if cfg.Deployments == nil {
+		printWelcome(stdout, sys)
+	} else {
+		fmt.Fprintf(stdout, "bookinfo: running %s with registry %s\n", *deployments, *registry)
+		if cfg.GatewayAddr != "" {
+			fmt.Fprintf(stdout, "  product page   %s/productpage\n", sys.GatewayURL())
+		}
+	}
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "\nstopping: deregistering and draining every instance…")
 	closeCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

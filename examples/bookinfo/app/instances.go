@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -115,6 +116,9 @@ func (s *System) startInstance(ctx context.Context, d *deployment) (*instance, e
 	d.mu.Lock()
 	id := d.nextID
 	name := fmt.Sprintf("%s-%d", d.Name, id)
+	if s.cfg.InstanceName != "" && id == 0 {
+		name = s.cfg.InstanceName
+	}
 	d.nextID++
 	d.mu.Unlock()
 
@@ -123,11 +127,13 @@ func (s *System) startInstance(ctx context.Context, d *deployment) (*instance, e
 		lis = fixed // with routing off, clients call this one
 	} else {
 		var err error
-		if lis, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		addr := net.JoinHostPort(s.cfg.ListenHost, strconv.Itoa(s.cfg.InstancePort))
+		if lis, err = net.Listen("tcp", addr); err != nil {
 			return nil, err
 		}
 	}
-	in := &instance{name: name, addr: lis.Addr().String(), started: time.Now()}
+	_, port, _ := net.SplitHostPort(lis.Addr().String())
+	in := &instance{name: name, addr: net.JoinHostPort(s.cfg.AdvertiseHost, port), started: time.Now()}
 	self := receipt.Self{Service: d.Service, Instance: name, Lane: d.LaneName()}
 	// An instance of a lane tags the requests that reach it untagged with
 	// its lane, as GRAYLANE_TAG does for a process.

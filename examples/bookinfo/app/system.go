@@ -59,6 +59,19 @@ type Config struct {
 	Drain time.Duration
 	// Logger for the demo's own messages (default slog.Default()).
 	Logger *slog.Logger
+	// ListenHost is where instances listen (default 127.0.0.1), on random
+	// ports unless InstancePort is set (one instance per process then).
+	ListenHost   string
+	InstancePort int
+	// AdvertiseHost is the host instances register with (default
+	// ListenHost; required when ListenHost is a wildcard such as 0.0.0.0).
+	AdvertiseHost string
+	// InstanceName, when set, names this process's one instance (e.g. the
+	// pod name) instead of <deployment>-<n>.
+	InstanceName string
+	// Lane, when set, overrides the lane of every deployment this process
+	// runs, as GRAYLANE_TAG set from a pod label does.
+	Lane string
 	// NoRouting turns graylane's routing off, as a baseline for
 	// measurements: every client calls the first instance of its service's
 	// base-lane deployment directly, and lanes, fallback and the registry
@@ -123,6 +136,20 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 }
 
 func (s *System) start(ctx context.Context) error {
+	if s.cfg.ListenHost == "" {
+		s.cfg.ListenHost = "127.0.0.1"
+	}
+	if s.cfg.AdvertiseHost == "" {
+		if ip := net.ParseIP(s.cfg.ListenHost); ip != nil && ip.IsUnspecified() {
+			return errors.New("instances listen on a wildcard address: set the host to advertise")
+		}
+		s.cfg.AdvertiseHost = s.cfg.ListenHost
+	}
+	if s.cfg.Lane != "" {
+		if _, err := ParseLanes(s.cfg.Lane); err != nil && s.cfg.Lane != "prod" {
+			return err
+		}
+	}
 	s.reg = s.cfg.Registry
 	if s.reg == nil {
 		s.memReg = resolver.NewMemory()
@@ -178,6 +205,17 @@ func (s *System) start(ctx context.Context) error {
 		}
 		if n, ok := s.cfg.Replicas[name]; ok {
 			d.Replicas = n
+		} else if s.cfg.Deployments != nil {
+			d.Replicas = 1 // a process started for one deployment runs it
+		}
+		if s.cfg.Lane != "" {
+			d.Lane = s.cfg.Lane
+			if d.Lane == "prod" {
+				d.Lane = ""
+			}
+		}
+		if s.cfg.InstancePort != 0 && d.Replicas > 1 {
+			return fmt.Errorf("%s: %d replicas on one fixed port", name, d.Replicas)
 		}
 		s.deps[name] = &deployment{Deployment: d, faults: &faults.Switch{}}
 	}

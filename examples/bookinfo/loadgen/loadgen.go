@@ -44,6 +44,9 @@ type Config struct {
 	PageErrors bool
 	// Client sends the requests (default: a client of its own).
 	Client *http.Client
+	// Progress, when set, receives the number of completed requests after
+	// each one, if it is ready to (sends never block).
+	Progress chan<- int
 }
 
 // Result is what a run saw.
@@ -112,6 +115,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		res.Requests++
+		if cfg.Progress != nil {
+			select {
+			case cfg.Progress <- res.Requests:
+			default:
+			}
+		}
 		lats = append(lats, lat)
 		if err != nil {
 			res.Errors++

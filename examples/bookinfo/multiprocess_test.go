@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/graylane/graylane/examples/bookinfo/loadgen"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer lis.Close()
+	return lis.Addr().String()
+}
+
+// proc is one process of the demo.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	done chan struct{}
+}
+
+type fleetProcs struct {
+	t    *testing.T
+	bin  string
+	mu   sync.Mutex
+	all  []*proc
+	args []string // common flags
+}
+
+func (f *fleetProcs) start(name string, args ...string) *proc {
+	f.t.Helper()
+	p := &proc{name: name, out: &bytes.Buffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(f.bin, append(append([]string{}, f.args...), args...)...)
+	p.cmd.Stdout, p.cmd.Stderr = &lockedWriter{w: p.out}, &lockedWriter{w: p.out}
+	require.NoError(f.t, p.cmd.Start())
+	go func() { p.cmd.Wait(); close(p.done) }()
+	f.mu.Lock()
+	f.all = append(f.all, p)
+	f.mu.Unlock()
+	return p
+}
+
+func (f *fleetProcs) stopAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := len(f.all) - 1; i >= 0; i-- { // the gateway, holding etcd, last
+		p := f.all[i]
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(20 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if f.t.Failed() {
+			f.t.Logf("--- output of %s ---\n%s", p.name, p.out)
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// TestMultiProcess runs the demo as separate processes on one etcd (the
+// gateway's process embeds it), replays the gray-lane walkthrough, and
+// kills reviews-v2 with SIGKILL under load: gray requests fall back to
+// reviews-v1, and none fails once its lease has expired.
+func TestMultiProcess(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "bookinfo")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	require.NoError(t, build.Run(), "building the demo")
+
+	const ttl = 2 * time.Second
+	etcdAddr := freeAddr(t)
+	f := &fleetProcs{t: t, bin: bin, args: []string{"-log-level", "warn", "-lease-ttl", ttl.String()}}
+	defer f.stopAll()
+	gw := freeAddr(t)
+	f.start("gateway", "-deployment", "gateway", "-gateway-addr", gw,
+		"-registry", "embedded-etcd", "-etcd-client-addr", etcdAddr, "-etcd-peer-addr", freeAddr(t), "-etcd-dir", t.TempDir())
+	reg := []string{"-registry", "etcd://" + etcdAddr}
+	for _, d := range []string{"productpage-v1", "details-v1", "reviews-v1", "ratings-v1"} {
+		f.start(d, append(reg, "-deployment", d)...)
+	}
+
+	client := newClient(t)
+	base := "http://" + gw + "/productpage"
+	get := func(h http.Header) func() page {
+		return func() page {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base, nil)
+			for k, v := range h {
+				req.Header[k] = v
+			}
+			req.Header.Set("x-graylane-route", "1")
+			resp, err := client.Do(req)
+			if err != nil {
+				return page{}
+			}
+			defer resp.Body.Close()
+			var b bytes.Buffer
+			b.ReadFrom(resp.Body)
+			return fetchParse(resp, b.String())
+		}
+	}
+	untagged, gray := get(nil), get(http.Header{"X-Traffic-Tag": {"gray"}})
+
+	p := until(t, "every process up", untagged, func(p page) bool {
+		return p.status == 200 && len(p.hops) == 4 && p.reviewsPod() == "reviews-v1-0"
+	})
+	assert.Equal(t, []string{"gateway@gateway(prod)", "productpage@productpage-v1-0(prod)", "details@details-v1-0(prod)", "reviews@reviews-v1-0(prod)"}, p.route())
+
+	p = gray()
+	assert.Equal(t, []string{"gateway@gateway(prod)", "productpage@productpage-v1-0(prod)!noinstances",
+		"details@details-v1-0(prod)!noinstances", "reviews@reviews-v1-0(prod)!noinstances"}, p.route())
+
+	reviewsV2 := f.start("reviews-v2", append(reg, "-deployment", "reviews-v2")...)
+	p = until(t, "reviews-v2 up", gray, func(p page) bool { return p.reviewsPod() == "reviews-v2-0" })
+	assert.Equal(t, []string{"black:5", "black:4"}, p.stars())
+	assert.Equal(t, "ratings@ratings-v1-0(prod)!noinstances", p.route()[4])
+
+	f.start("ratings-v2", append(reg, "-deployment", "ratings-v2")...)
+	p = until(t, "ratings-v2 up", gray, func(p page) bool { return len(p.hops) == 5 && p.hops[4].Instance == "ratings-v2-0" })
+	assert.Equal(t, []string{"black:3", "black:2"}, p.stars())
+	assert.Equal(t, "reviews-v1-0", until(t, "untagged unchanged", untagged, func(p page) bool { return p.status == 200 }).reviewsPod())
+
+	// Kill reviews-v2 under gray load.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	during := make(chan loadgen.Result, 1)
+	progress := make(chan int)
+	go func() {
+		res, _ := loadgen.Run(ctx, loadgen.Config{URL: base, Rate: 50, Duration: time.Minute, Tagged: 1, Route: true, PageErrors: true, Progress: progress})
+		during <- res
+	}()
+	for n := range progress { // let the load run against reviews-v2 first
+		if n >= 20 {
+			break
+		}
+	}
+	require.NoError(t, reviewsV2.cmd.Process.Signal(syscall.SIGKILL))
+	killed := time.Now()
+	<-reviewsV2.done
+	until(t, "gray falls back to reviews-v1", gray, func(p page) bool { return p.reviewsPod() == "reviews-v1-0" })
+	fellBack := time.Since(killed)
+	for time.Since(killed) < ttl+time.Second { // until the lease has surely expired
+		gray()
+	}
+	cancel()
+	res := <-during
+	t.Logf("load during the kill: %d requests, %d failed (in flight at the kill); gray fell back after %v", res.Requests, res.Errors, fellBack)
+	assert.LessOrEqual(t, res.Errors, 5, "only requests in flight at the kill may fail: %v", res.ErrorSamples)
+
+	after, err := loadgen.Run(context.Background(), loadgen.Config{URL: base, Rate: 50, Duration: 2 * time.Second, Tagged: 1, Route: true, PageErrors: true})
+	require.NoError(t, err)
+	assert.Zero(t, after.Errors, "after the lease expired: %v", after.ErrorSamples)
+	assert.NotZero(t, after.Served["gray"]["reviews-v1-0"])
+	assert.Zero(t, after.Served["gray"]["reviews-v2-0"], "the killed instance is gone from the lane")
+	assert.NotZero(t, after.Served["gray"]["details-v1-0"], "gray requests still go through")
+}
