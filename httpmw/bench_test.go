@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/graylane/graylane/httpmw"
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/resolver"
@@ -140,16 +143,26 @@ func BenchmarkOutbound(b *testing.B) {
 
 // BenchmarkTwoHops measures a request through two HTTP servers on loopback
 // (client -> A -> B), with graylane's middleware and transport on both
-// sides (impl=graylane) and without (impl=plain).
+// sides (impl=graylane), without (impl=plain), and with OpenTelemetry's
+// otelhttp handler and transport and a sampling tracer (impl=otel), the
+// ecosystem's reference for per-request instrumentation.
 func BenchmarkTwoHops(b *testing.B) {
-	for _, impl := range []string{"graylane", "plain"} {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	defer tp.Shutdown(context.Background())
+	for _, impl := range []string{"graylane", "plain", "otel"} {
 		b.Run("impl="+impl, func(b *testing.B) {
 			wrap := func(h http.Handler) http.Handler { return h }
 			var tr http.RoundTripper = &http.Transport{MaxIdleConnsPerHost: 64}
-			if impl == "graylane" {
+			switch impl {
+			case "graylane":
 				p := newProp(b)
 				wrap = func(h http.Handler) http.Handler { return httpmw.NewHandler(h, httpmw.WithPropagator(p)) }
 				tr = httpmw.NewTransport(tr, httpmw.WithPropagator(p))
+			case "otel":
+				wrap = func(h http.Handler) http.Handler {
+					return otelhttp.NewHandler(h, "hop", otelhttp.WithTracerProvider(tp))
+				}
+				tr = otelhttp.NewTransport(tr, otelhttp.WithTracerProvider(tp))
 			}
 			client := &http.Client{Transport: tr}
 			srvB := httptest.NewServer(wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -48,11 +48,11 @@ type picker struct {
 
 // route is the outcome for one requested tag.
 type route struct {
-	err   error       // the call fails with it
-	wait  *laneView   // hold the call until this lane connects (wake it if parked)
-	lane  *laneView   // serve from this lane
-	seq   []int       // weighted order of lane.ready
-	md    metadata.MD // FallbackHeader for fallback routes
+	err   error             // the call fails with it
+	wait  *laneView         // hold the call until this lane connects (wake it if parked)
+	lane  *laneView         // serve from this lane
+	slots []balancer.Picker // lane.ready's pickers in weighted round-robin order
+	md    metadata.MD       // FallbackHeader for fallback routes
 	stats *decisionStats
 }
 
@@ -76,7 +76,9 @@ func newPicker(b *tagBalancer, sp *fallback.ServicePolicy, states map[string]*la
 			r.wait = states[d.Lane]
 		default:
 			r.lane = states[d.Lane]
-			r.seq = wrrSequence(weightsOf(r.lane.ready))
+			for _, i := range wrrSequence(weightsOf(r.lane.ready)) {
+				r.slots = append(r.slots, r.lane.ready[i].picker)
+			}
 			if d.Reason.IsFallback() {
 				r.md = metadata.Pairs(FallbackHeader, d.Reason.String())
 				b.tel.logDecision(b.service, requested, d.Lane, d.Reason, nil)
@@ -169,7 +171,7 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	// The decision counter doubles as the round-robin position: it outlives
 	// pickers, so the rotation carries on across routing changes.
 	n := r.stats.n.Add(1)
-	res, err := lane.ready[r.seq[uint32(n)%uint32(len(r.seq))]].picker.Pick(info)
+	res, err := r.slots[uint32(n)%uint32(len(r.slots))].Pick(info)
 	if err != nil {
 		return res, err
 	}

@@ -1,0 +1,170 @@
+package resolver
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/graylane/graylane/tag"
+)
+
+// securityTestTimeout bounds each test of this file.
+const securityTestTimeout = 10 * time.Second
+
+// randomTag returns a valid tag that no test registers.
+func randomTag(i int) tag.Tag {
+	return tag.MustParse(fmt.Sprintf("r%d-%x", i, rand.Uint64()))
+}
+
+// TestRouterUnknownTagsDoNotGrowState: requests with thousands of
+// different tags that are no lane fall back like one unknown tag: the
+// decision counter has series only for the lanes in the registry, the
+// untagged requests and "(unknown)".
+func TestRouterUnknownTagsDoNotGrowState(t *testing.T) {
+	reg := NewMemory()
+	defer reg.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), securityTestTimeout)
+	defer cancel()
+	for _, in := range []Instance{
+		{Service: "svc", Addr: "127.0.0.1:1"},
+		{Service: "svc", Addr: "127.0.0.1:2", Tag: tag.MustParse("gray")},
+	} {
+		_, err := reg.Register(ctx, in)
+		require.NoError(t, err)
+	}
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	r := NewRouter(reg, nil, WithRouterMeterProvider(mp))
+	defer r.Close()
+
+	const n = 2000
+	for i := range n {
+		rt, err := r.Route(ctx, "svc", randomTag(i))
+		require.NoError(t, err)
+		require.Equal(t, "prod", rt.Lane)
+	}
+	_, err := r.Route(ctx, "svc", tag.MustParse("gray"))
+	require.NoError(t, err)
+	_, err = r.Route(ctx, "svc", tag.Tag{})
+	require.NoError(t, err)
+
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(ctx, &rm))
+	requested := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != DecisionMetric {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				v, _ := dp.Attributes.Value(AttrTag)
+				requested[v.AsString()] += dp.Value
+			}
+		}
+	}
+	assert.Equal(t, map[string]int64{UnknownTag: n, "gray": 1, "": 1, "prod": 0}, requested)
+
+	r.mu.Lock()
+	s := r.services["svc"]
+	r.mu.Unlock()
+	tb := s.table.Load()
+	assert.Len(t, tb.lanes, 2, "lanes come from the registry only")
+	assert.LessOrEqual(t, len(tb.byLane), 2, "routes for the registry's lanes only")
+}
+
+// TestRouterMaxServices: a Router watches at most WithMaxServices
+// services; a call for one more fails without watching it, and a name that
+// is not a valid service name is refused before anything is watched.
+func TestRouterMaxServices(t *testing.T) {
+	reg := NewMemory()
+	defer reg.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), securityTestTimeout)
+	defer cancel()
+	for _, s := range []string{"a", "b", "c"} {
+		_, err := reg.Register(ctx, Instance{Service: s, Addr: "127.0.0.1:1"})
+		require.NoError(t, err)
+	}
+	r := NewRouter(reg, nil, WithMaxServices(2))
+	defer r.Close()
+
+	for _, s := range []string{"a", "b"} {
+		_, err := r.Route(ctx, s, tag.Tag{})
+		require.NoError(t, err)
+	}
+	_, err := r.Route(ctx, "c", tag.Tag{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the most allowed")
+
+	for _, bad := range []string{"", "../etc", "a b", "-x", string(make([]byte, 100))} {
+		_, err := r.Route(ctx, bad, tag.Tag{})
+		assert.ErrorIs(t, err, ErrInvalidInstance, "%q", bad)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	assert.Len(t, r.services, 2)
+}
+
+// TestBalancerUnknownTagsDoNotGrowState: gRPC calls with thousands of
+// different tags that are no lane are served by the base lane and counted
+// under "(unknown)"; the balancer keeps no state for them.
+func TestBalancerUnknownTagsDoNotGrowState(t *testing.T) {
+	const service = "security-unknown-tags"
+	reg := NewMemory()
+	defer reg.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), securityTestTimeout)
+	defer cancel()
+	for _, lane := range []string{"", "gray"} {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		srv := grpc.NewServer()
+		healthpb.RegisterHealthServer(srv, health.NewServer())
+		go srv.Serve(lis)
+		defer srv.Stop()
+		in := Instance{Service: service, Addr: lis.Addr().String()}
+		if lane != "" {
+			in.Tag = tag.MustParse(lane)
+		}
+		_, err = reg.Register(ctx, in)
+		require.NoError(t, err)
+	}
+	cc, err := grpc.NewClient("graylane:///"+service, append(DialOptions(reg, nil),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	require.NoError(t, err)
+	defer cc.Close()
+	client := healthpb.NewHealthClient(cc)
+
+	const n = 1000
+	for i := range n {
+		_, err := client.Check(tag.NewContext(ctx, randomTag(i)), &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
+		require.NoError(t, err)
+	}
+	_, err = client.Check(tag.NewContext(ctx, tag.MustParse("gray")), &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
+	require.NoError(t, err)
+
+	tel := sharedTelemetry()
+	tel.mu.Lock()
+	requested := map[string]uint64{}
+	for k, s := range tel.stats {
+		if k.service == service {
+			requested[k.requested] += s.n.Load()
+		}
+	}
+	tel.mu.Unlock()
+	assert.Equal(t, uint64(n), requested[UnknownTag])
+	for r := range requested {
+		assert.Contains(t, []string{"", "prod", "gray", UnknownTag}, r, "a series per registry lane only")
+	}
+}

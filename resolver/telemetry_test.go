@@ -1,0 +1,110 @@
+package resolver_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/graylane/graylane/resolver"
+	"github.com/graylane/graylane/tag"
+)
+
+// decisions reads the decision counter, keyed "tag>lane:reason".
+func decisions(t *testing.T, r *sdkmetric.ManualReader, service string) map[string]int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, r.Collect(context.Background(), &rm))
+	out := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != resolver.DecisionMetric {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				get := func(k attribute.Key) string { v, _ := dp.Attributes.Value(k); return v.AsString() }
+				if get(resolver.AttrService) == service {
+					out[get(resolver.AttrTag)+">"+get(resolver.AttrLane)+":"+get(resolver.AttrReason)] += dp.Value
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestTelemetry: every decision of the gRPC balancer is counted, with the
+// requested tag, the chosen lane and the reason; tags that are no lane are
+// counted together; the active span gets the same attributes.
+func TestTelemetry(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	otel.SetMeterProvider(mp) // the balancers report to the global provider
+
+	f := newFleet(t)
+	f.start("telemetry", "", "prod", 0)
+	f.start("telemetry", "gray", "gray", 0)
+	client := f.dial("telemetry", nil)
+	eventually(t, "gray", func() result { return call(client, "gray") }, servedBy("gray"))
+	before := decisions(t, reader, "telemetry")
+
+	for range 3 {
+		require.NoError(t, call(client, "gray").err)
+		require.NoError(t, call(client, "").err)
+	}
+	for _, lane := range []string{"x1", "x2", "x3", "x4"} {
+		require.NoError(t, call(client, lane).err)
+	}
+	after := decisions(t, reader, "telemetry")
+	assert.Equal(t, int64(3), after["gray>gray:matched"]-before["gray>gray:matched"])
+	assert.Equal(t, int64(3), after[">prod:untagged"]-before[">prod:untagged"])
+	assert.Equal(t, int64(4), after[resolver.UnknownTag+">prod:noinstances"]-before[resolver.UnknownTag+">prod:noinstances"],
+		"unknown tags share one series")
+	for k := range after {
+		assert.NotContains(t, k, "x1", "a tag that is no lane never becomes an attribute value")
+	}
+
+	// Span attributes, on the span of the call.
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+	ctx, span := tp.Tracer("test").Start(tag.NewContext(context.Background(), tag.MustParse("v3")), "call")
+	_, err := client.UnaryCall(ctx, nil)
+	require.NoError(t, err)
+	span.End()
+	require.Len(t, rec.Ended(), 1)
+	attrs := map[attribute.Key]string{}
+	for _, kv := range rec.Ended()[0].Attributes() {
+		attrs[kv.Key] = kv.Value.AsString()
+	}
+	assert.Equal(t, map[attribute.Key]string{
+		resolver.AttrService: "telemetry", resolver.AttrTag: resolver.UnknownTag,
+		resolver.AttrLane: "prod", resolver.AttrReason: "noinstances",
+	}, attrs)
+}
+
+func TestRouterTelemetry(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	reg := resolver.NewMemory()
+	defer reg.Close()
+	_, err := reg.Register(context.Background(), resolver.Instance{Service: "svc", Addr: "10.0.0.1:80"})
+	require.NoError(t, err)
+	router := resolver.NewRouter(reg, nil, resolver.WithRouterMeterProvider(mp))
+	defer router.Close()
+	for range 2 {
+		_, err := router.Route(context.Background(), "svc", tag.MustParse("gray"))
+		require.NoError(t, err)
+	}
+	// gray has no instance and no policy of its own: it counts as unknown.
+	assert.Equal(t, map[string]int64{resolver.UnknownTag + ">prod:noinstances": 2, ">prod:untagged": 0, "prod>prod:matched": 0},
+		decisions(t, reader, "svc"))
+}
