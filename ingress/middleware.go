@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/textproto"
+	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -121,8 +122,11 @@ func (g *gateway) decide(r *http.Request) context.Context {
 		}
 	}
 	if !d.Trusted && g.receipt != "" {
-		delete(r.Header, g.receipt)
+		deleteFolded(r.Header, g.receipt)
 	}
+	// Only graylane's routing clients say a hop was reached by fallback;
+	// from outside, it would only make a route receipt lie.
+	deleteFolded(r.Header, fallbackHeader)
 
 	if kept.IsZero() {
 		rs.evaluate(r, &d)
@@ -159,5 +163,20 @@ func (g *gateway) record(ctx context.Context, rs *Rules, d *Decision, remote str
 			slog.Bool("trusted", d.Trusted),
 			slog.String("remote", remote),
 		)
+	}
+}
+
+// fallbackHeader is the header with which graylane's routing transport
+// tells a server that it was reached by fallback.
+var fallbackHeader = textproto.CanonicalMIMEHeaderKey("x-graylane-fallback")
+
+// deleteFolded deletes the header canon, and every name that equals it
+// with '_' read as '-', in any case.
+func deleteFolded(h http.Header, canon string) {
+	delete(h, canon)
+	for name := range h {
+		if strings.IndexByte(name, '_') >= 0 && strings.EqualFold(strings.ReplaceAll(name, "_", "-"), canon) {
+			delete(h, name)
+		}
 	}
 }

@@ -9,11 +9,12 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/graylane/graylane/propagation"
+	"github.com/graylane/graylane/receipt"
 )
 
 // DefaultReceiptHeader is the route receipt request header, which only
 // trusted clients may send.
-const DefaultReceiptHeader = "x-graylane-route"
+const DefaultReceiptHeader = receipt.Header
 
 // DefaultInterval is how often a Watcher looks at its file.
 const DefaultInterval = 250 * time.Millisecond

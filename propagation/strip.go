@@ -3,6 +3,7 @@ package propagation
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/otel/baggage"
@@ -22,10 +23,25 @@ import (
 // lenient parser downstream finds a tag that Strip missed. Values are not
 // looked at: a malformed or invalid tag is removed like a valid one.
 //
+// Header names are also matched with '_' read as '-', in any case
+// ("X_Traffic_Tag"): net/http keeps such names apart, but servers in other
+// languages often fold them into the same header.
+//
 // Strip is for the trust boundary at the edge (package ingress): an
 // untrusted client's tag must not reach the services behind it.
 func (p *Propagator) Strip(h http.Header) bool {
-	return p.strip(map[string][]string(h), &p.httpKeys)
+	removed := p.strip(map[string][]string(h), &p.httpKeys)
+	for name := range h {
+		if strings.IndexByte(name, '_') < 0 {
+			continue
+		}
+		folded := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+		if slices.Contains(p.mdKeys.strip, folded) {
+			delete(h, name)
+			removed = true
+		}
+	}
+	return removed
 }
 
 // StripMetadata is Strip for carriers with lower-case keys, such as gRPC

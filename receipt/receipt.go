@@ -24,7 +24,8 @@
 //
 // # Bad input
 //
-// Parse takes untrusted text. It never panics; it keeps at most MaxHops
+// Encode writes at most MaxLen bytes, each value cut to MaxValue bytes,
+// leaving out whole hops that would not fit. Parse takes untrusted text. It never panics; it keeps at most MaxHops
 // hops and reads at most MaxLen bytes, skips unknown keys, and returns an
 // error for a malformed hop (the hops before it are kept).
 package receipt
@@ -35,6 +36,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/graylane/graylane/tag"
 )
@@ -162,22 +164,26 @@ func Caller(v string) string {
 	return v
 }
 
-// Encode renders hops as a header value.
+// MaxValue bounds each field of a hop as Encode writes it; longer values
+// (an error message, say) are cut, on a UTF-8 boundary.
+const MaxValue = 256
+
+// Encode renders hops as a header value of at most MaxLen bytes, so that
+// Parse reads back everything it wrote: hops that would not fit are left
+// out, whole.
 func Encode(hops []Hop) string {
-	var b strings.Builder
-	for i, h := range hops {
-		if i > 0 {
-			b.WriteString(", ")
-		}
+	var b, hop strings.Builder
+	for _, h := range hops {
+		hop.Reset()
 		sep := ""
 		field := func(k, v string) {
 			if v == "" {
 				return
 			}
-			b.WriteString(sep)
-			b.WriteString(k)
-			b.WriteByte('=')
-			escape(&b, v)
+			hop.WriteString(sep)
+			hop.WriteString(k)
+			hop.WriteByte('=')
+			escape(&hop, clipValue(v))
 			sep = ";"
 		}
 		field("svc", h.Service)
@@ -187,8 +193,32 @@ func Encode(hops []Hop) string {
 		field("fallback", h.Fallback)
 		field("from", h.From)
 		field("error", h.Error)
+		if hop.Len() == 0 {
+			continue
+		}
+		if b.Len() > 0 {
+			if b.Len()+2+hop.Len() > MaxLen {
+				break
+			}
+			b.WriteString(", ")
+		} else if hop.Len() > MaxLen {
+			break
+		}
+		b.WriteString(hop.String())
 	}
 	return b.String()
+}
+
+// clipValue cuts v to MaxValue bytes without splitting a UTF-8 sequence.
+func clipValue(v string) string {
+	if len(v) <= MaxValue {
+		return v
+	}
+	cut := MaxValue
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return v[:cut]
 }
 
 // ErrMalformed is wrapped by Parse errors.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -93,18 +94,62 @@ func FuzzParse(f *testing.F) {
 		if len(hops) > receipt.MaxHops {
 			t.Fatalf("%d hops", len(hops))
 		}
-		// Whatever parsed re-encodes to text that parses to the same hops.
-		again, err := receipt.Parse(receipt.Encode(hops))
+		// Whatever parsed re-encodes, within the limits, to text that
+		// parses to the same hops (values cut to MaxValue, hops that do
+		// not fit left out at the end).
+		enc := receipt.Encode(hops)
+		if len(enc) > receipt.MaxLen {
+			t.Fatalf("Encode wrote %d bytes", len(enc))
+		}
+		again, err := receipt.Parse(enc)
 		if err != nil {
-			t.Fatalf("re-parse of %q: %v", receipt.Encode(hops), err)
+			t.Fatalf("re-parse of %q: %v", enc, err)
 		}
-		if len(hops) == 0 {
-			return
+		if len(again) > len(hops) {
+			t.Fatalf("%d hops came back from %d", len(again), len(hops))
 		}
-		for i := range hops {
-			if hops[i] != again[i] {
-				t.Fatalf("round trip changed %#v into %#v", hops[i], again[i])
+		for i := range again {
+			if want := clipped(hops[i]); want != again[i] {
+				t.Fatalf("round trip changed %#v into %#v", want, again[i])
 			}
 		}
 	})
+}
+
+// clipped is h as Encode writes it: every value cut to MaxValue bytes.
+func clipped(h receipt.Hop) receipt.Hop {
+	c := func(v string) string {
+		if len(v) <= receipt.MaxValue {
+			return v
+		}
+		cut := receipt.MaxValue
+		for cut > 0 && !utf8.RuneStart(v[cut]) {
+			cut--
+		}
+		return v[:cut]
+	}
+	return receipt.Hop{Service: c(h.Service), Instance: c(h.Instance), Lane: c(h.Lane), Tag: c(h.Tag), Fallback: c(h.Fallback), From: c(h.From), Error: c(h.Error)}
+}
+
+func TestEncodeStaysWithinLimits(t *testing.T) {
+	long := receipt.Hop{Service: "svc", Error: strings.Repeat("!", 3000)}
+	enc := receipt.Encode([]receipt.Hop{long})
+	hops, err := receipt.Parse(enc)
+	require.NoError(t, err)
+	require.Len(t, hops, 1)
+	assert.Len(t, hops[0].Error, receipt.MaxValue, "a long value is cut")
+
+	many := make([]receipt.Hop, 100)
+	for i := range many {
+		many[i] = receipt.Hop{Service: "svc", Instance: strings.Repeat("é", 100), From: "front"}
+	}
+	enc = receipt.Encode(many)
+	assert.LessOrEqual(t, len(enc), receipt.MaxLen)
+	hops, err = receipt.Parse(enc)
+	require.NoError(t, err, "what Encode writes always parses")
+	assert.NotEmpty(t, hops)
+	assert.Less(t, len(hops), 100, "hops that do not fit are left out, whole")
+	for _, h := range hops {
+		assert.True(t, utf8.ValidString(h.Instance))
+	}
 }

@@ -80,6 +80,23 @@ func (i Instance) DisplayName() string {
 	return i.Name
 }
 
+// validHost accepts an IP address or a DNS-style host name.
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // ErrInvalidInstance is wrapped by the errors Validate returns.
 var ErrInvalidInstance = errors.New("invalid instance")
 
@@ -91,8 +108,8 @@ func (i Instance) Validate() error {
 		return fmt.Errorf("%w: service name %q: want 1-63 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", ErrInvalidInstance, i.Service)
 	}
 	host, port, err := net.SplitHostPort(i.Addr)
-	if err != nil || host == "" || port == "" {
-		return fmt.Errorf("%w: service %q: address %q is not host:port", ErrInvalidInstance, i.Service, i.Addr)
+	if p, perr := strconv.Atoi(port); err != nil || !validHost(host) || perr != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("%w: service %q: address %q is not host:port (an IP address or host name, and a port from 1 to 65535)", ErrInvalidInstance, i.Service, i.Addr)
 	}
 	if i.Weight > MaxWeight {
 		return fmt.Errorf("%w: service %q, address %q: weight %d is over %d", ErrInvalidInstance, i.Service, i.Addr, i.Weight, MaxWeight)

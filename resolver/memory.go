@@ -71,7 +71,7 @@ func (m *Memory) Watch(_ context.Context, service string) (Watcher, error) {
 		return nil, ErrClosed
 	}
 	s := m.service(service)
-	w := &memWatcher{m: m, s: s, notify: make(chan struct{}, 1), delivered: ^uint64(0)}
+	w := &memWatcher{m: m, s: s, service: service, notify: make(chan struct{}, 1), delivered: ^uint64(0)}
 	w.notify <- struct{}{}
 	s.watchers[w] = struct{}{}
 	return w, nil
@@ -88,8 +88,8 @@ func (m *Memory) Instances(service string) []Instance {
 	return nil
 }
 
-// Services returns the names of the services that have, or had, instances
-// or watchers, sorted.
+// Services returns the names of the services that have instances or
+// watchers, sorted.
 func (m *Memory) Services() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -140,6 +140,19 @@ func (r *memRegistration) Instance() Instance {
 	return r.last
 }
 
+func hasAddr(s *memService, addr string) bool {
+	_, ok := s.insts[addr]
+	return ok
+}
+
+// forgetLocked drops a service that has neither instances nor watchers, so
+// that asking about many names leaves nothing behind.
+func (m *Memory) forgetLocked(name string) {
+	if s := m.services[name]; s != nil && len(s.insts) == 0 && len(s.watchers) == 0 {
+		delete(m.services, name)
+	}
+}
+
 func (r *memRegistration) Update(_ context.Context, inst Instance) error {
 	if inst.Service != r.service || inst.Addr != r.addr {
 		return fmt.Errorf("%w: update must keep service %q and address %s, got %q at %s",
@@ -152,7 +165,7 @@ func (r *memRegistration) Update(_ context.Context, inst Instance) error {
 	r.m.mu.Lock()
 	defer r.m.mu.Unlock()
 	s := r.m.services[r.service]
-	if _, ok := s.insts[r.addr]; !ok {
+	if s == nil || !hasAddr(s, r.addr) {
 		return fmt.Errorf("%w: service %q at %s", ErrNotRegistered, r.service, r.addr)
 	}
 	s.insts[r.addr] = inst
@@ -165,17 +178,19 @@ func (r *memRegistration) Deregister(context.Context) error {
 	r.m.mu.Lock()
 	defer r.m.mu.Unlock()
 	s := r.m.services[r.service]
-	if _, ok := s.insts[r.addr]; !ok {
+	if s == nil || !hasAddr(s, r.addr) {
 		return nil
 	}
 	delete(s.insts, r.addr)
 	r.m.publishLocked(s)
+	r.m.forgetLocked(r.service)
 	return nil
 }
 
 type memWatcher struct {
 	m         *Memory
 	s         *memService
+	service   string
 	notify    chan struct{}
 	delivered uint64 // version last returned by Next
 	closed    bool   // guarded by m.mu
@@ -216,6 +231,9 @@ func (w *memWatcher) closeLocked() {
 	}
 	w.closed = true
 	delete(w.s.watchers, w)
+	if !w.m.closed {
+		w.m.forgetLocked(w.service)
+	}
 	select {
 	case w.notify <- struct{}{}:
 	default:

@@ -165,6 +165,12 @@ func TestInstanceValidate(t *testing.T) {
 		{resolver.Instance{Service: "bad name", Addr: "127.0.0.1:80"}, "service name"},
 		{resolver.Instance{Service: "reviews", Addr: "127.0.0.1"}, "not host:port"},
 		{resolver.Instance{Service: "reviews", Addr: ":80"}, "not host:port"},
+		{resolver.Instance{Service: "reviews", Addr: "a/b:80"}, "not host:port"},
+		{resolver.Instance{Service: "reviews", Addr: "host:http"}, "not host:port"},
+		{resolver.Instance{Service: "reviews", Addr: "host:0"}, "not host:port"},
+		{resolver.Instance{Service: "reviews", Addr: "host:70000"}, "not host:port"},
+		{resolver.Instance{Service: "reviews", Addr: "[::1]:80"}, ""},
+		{resolver.Instance{Service: "reviews", Addr: "reviews-0.reviews.svc:9080"}, ""},
 		{resolver.Instance{Service: "reviews", Addr: "a:1", Weight: resolver.MaxWeight + 1}, "weight"},
 		{resolver.Instance{Service: "reviews", Addr: "a:1", Health: 7}, "unknown health"},
 	}
@@ -185,4 +191,23 @@ func TestInstanceValidate(t *testing.T) {
 	assert.Equal(t, "prod", in.Lane("prod"))
 	assert.Equal(t, "serving", resolver.Serving.String())
 	assert.Equal(t, "notserving", resolver.NotServing.String())
+}
+
+// TestMemoryForgetsEmptyServices: watching names that never get an
+// instance leaves nothing behind once the watchers are closed.
+func TestMemoryForgetsEmptyServices(t *testing.T) {
+	ctx := context.Background()
+	m := resolver.NewMemory()
+	defer m.Close()
+	for i := range 100 {
+		w, err := m.Watch(ctx, fmt.Sprintf("nosuch-%d", i))
+		require.NoError(t, err)
+		require.NoError(t, w.Close())
+	}
+	r, err := m.Register(ctx, inst("svc", "10.0.0.1:80", ""))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"svc"}, m.Services())
+	require.NoError(t, r.Deregister(ctx))
+	assert.Empty(t, m.Services())
+	assert.ErrorIs(t, r.Update(ctx, r.Instance()), resolver.ErrNotRegistered)
 }

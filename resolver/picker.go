@@ -64,6 +64,7 @@ func newPicker(b *tagBalancer, sp *fallback.ServicePolicy, states map[string]*la
 		}
 		return fallback.Absent
 	}
+	slotsOf := map[*laneView][]balancer.Picker{} // one rotation per lane, shared by its routes
 	build := func(t tag.Tag, requested string) *route {
 		d, err := sp.Decide(b.service, t, stateOf)
 		r := &route{}
@@ -76,8 +77,11 @@ func newPicker(b *tagBalancer, sp *fallback.ServicePolicy, states map[string]*la
 			r.wait = states[d.Lane]
 		default:
 			r.lane = states[d.Lane]
-			for _, i := range wrrSequence(weightsOf(r.lane.ready)) {
-				r.slots = append(r.slots, r.lane.ready[i].picker)
+			if r.slots = slotsOf[r.lane]; r.slots == nil {
+				for _, i := range wrrSequence(weightsOf(r.lane.ready)) {
+					r.slots = append(r.slots, r.lane.ready[i].picker)
+				}
+				slotsOf[r.lane] = r.slots
 			}
 			if d.Reason.IsFallback() {
 				r.md = metadata.Pairs(FallbackHeader, d.Reason.String())

@@ -434,6 +434,7 @@ func newRouteTable(r *Router, service string, p *fallback.Policy, insts []Instan
 			l.state = fallback.Ready
 		}
 	}
+	seqOf := map[*tableLane][]int{} // one rotation per lane, shared by its routes
 	build := func(t tag.Tag, requested string) *tableRoute {
 		d, err := tb.sp.Decide(service, t, tb.stateOf)
 		rt := &tableRoute{}
@@ -448,11 +449,14 @@ func newRouteTable(r *Router, service string, p *fallback.Policy, insts []Instan
 		}
 		// Decide never waits here: no lane of a router is ever Connecting.
 		rt.lane, rt.reason = tb.lanes[d.Lane], d.Reason
-		w := make([]uint32, len(rt.lane.insts))
-		for i, in := range rt.lane.insts {
-			w[i] = in.EffectiveWeight()
+		if rt.seq = seqOf[rt.lane]; rt.seq == nil {
+			w := make([]uint32, len(rt.lane.insts))
+			for i, in := range rt.lane.insts {
+				w[i] = in.EffectiveWeight()
+			}
+			rt.seq = wrrSequence(w)
+			seqOf[rt.lane] = rt.seq
 		}
-		rt.seq = wrrSequence(w)
 		if d.Reason.IsFallback() {
 			rt.fbHeader = []string{d.Reason.String()}
 			r.tel.logDecision(service, requested, d.Lane, d.Reason, nil)

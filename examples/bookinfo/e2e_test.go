@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -309,4 +310,53 @@ func TestNoRouting(t *testing.T) {
 		assert.Equal(t, "reviews-v1-0", p.reviewsPod())
 		assert.NotContains(t, p.body, "Error fetching")
 	}
+}
+
+// TestAdminAPI scales a deployment and switches a lane through the JSON
+// API, and refuses the same request when another site's page makes a
+// browser send it.
+func TestAdminAPI(t *testing.T) {
+	sys := startSystem(t, app.Config{})
+	client := newClient(t)
+	post := func(path string, header http.Header) (int, string) {
+		req, err := http.NewRequest(http.MethodPost, sys.AdminURL()+path, nil)
+		require.NoError(t, err)
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, _ := post("/api/deployments/reviews-v2/scale?replicas=1", http.Header{"Sec-Fetch-Site": {"cross-site"}})
+	assert.Equal(t, http.StatusForbidden, code, "a cross-site form post is refused")
+
+	code, body := post("/api/deployments/reviews-v2/scale?replicas=2", nil)
+	require.Equal(t, http.StatusOK, code, body)
+	var deps []app.DeploymentStatus
+	resp, err := client.Get(sys.AdminURL() + "/api/deployments")
+	require.NoError(t, err)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&deps))
+	resp.Body.Close()
+	for _, d := range deps {
+		if d.Name == "reviews-v2" {
+			assert.Equal(t, 2, d.Replicas)
+			require.Len(t, d.Instances, 2)
+			assert.Equal(t, "gray", d.Instances[0].Lane)
+			assert.Equal(t, "serving", d.Instances[0].Health)
+		}
+	}
+
+	code, body = post("/api/lanes/gray/mode?mode=strict", nil)
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, []string{"gray"}, sys.StrictLanes())
+	code, body = post("/api/lanes/prod/mode?mode=strict", nil)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, body, "base lane")
+	code, _ = post("/api/deployments/reviews-v9/scale?replicas=1", nil)
+	assert.Equal(t, http.StatusBadRequest, code)
+	code, _ = post("/api/deployments/reviews-v2/scale?replicas=99", nil)
+	assert.Equal(t, http.StatusBadRequest, code)
 }

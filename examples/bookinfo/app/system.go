@@ -235,7 +235,9 @@ func (s *System) start(ctx context.Context) error {
 		}
 	}
 	if s.cfg.AdminAddr != "" {
-		addr, err := s.serve(s.cfg.AdminAddr, s.adminHandler())
+		// The admin page changes things with plain forms: refuse requests
+		// that other sites' pages make a browser send.
+		addr, err := s.serve(s.cfg.AdminAddr, http.NewCrossOriginProtection().Handler(s.adminHandler()))
 		if err != nil {
 			return fmt.Errorf("admin: %w", err)
 		}
