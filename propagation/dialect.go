@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/metric"
 	otelprop "go.opentelemetry.io/otel/propagation"
 
@@ -391,35 +390,7 @@ func polarisLane(v string) string {
 // fromDialectMember picks the tag out of a dialect's baggage member, with
 // the rules of the baggage source.
 func (p *Propagator) fromDialectMember(ctx context.Context, d *dialectState, vals []string) tag.Tag {
-	raw, res := findMember(vals, d.member)
-	switch res {
-	case scanAbsent:
-		m := baggage.FromContext(ctx).Member(d.member)
-		if m.Key() == "" {
-			return tag.Tag{}
-		}
-		t, ok := tag.Of(m.Value())
-		if !ok {
-			p.stats.rejectDialect(ctx, d, rejectInvalid, m.Value())
-		}
-		return t
-	case scanOversize:
-		p.stats.rejectDialect(ctx, d, rejectOversize, "")
-		return tag.Tag{}
-	case scanAmbiguous:
-		p.stats.rejectDialect(ctx, d, rejectAmbiguous, "")
-		return tag.Tag{}
-	case scanInvalid:
-		p.stats.rejectDialect(ctx, d, rejectInvalid, raw)
-		return tag.Tag{}
-	}
-	v, ok := unescape(raw)
-	t, valid := tag.Of(v)
-	if !ok || !valid {
-		p.stats.rejectDialect(ctx, d, rejectInvalid, raw)
-		return tag.Tag{}
-	}
-	return t
+	return memberTag(ctx, vals, d.member, func(r rejectReason, v string) { p.stats.rejectDialect(ctx, d, r, v) })
 }
 
 // injectDialects writes t in every write dialect of p.

@@ -82,33 +82,40 @@ func (p *Propagator) fromHeader(ctx context.Context, vals []string) tag.Tag {
 // fromBaggage picks the tag out of the baggage header values, or out of the
 // OpenTelemetry baggage in ctx when the header has no member.
 func (p *Propagator) fromBaggage(ctx context.Context, vals []string) tag.Tag {
-	raw, res := findMember(vals, p.member)
+	return memberTag(ctx, vals, p.member, func(r rejectReason, v string) { p.stats.reject(ctx, SourceBaggage, r, v) })
+}
+
+// memberTag picks the tag out of the baggage member key of the header
+// values vals, or out of the OpenTelemetry baggage in ctx when the header
+// has no such member; reject reports a value it ignores, and why.
+func memberTag(ctx context.Context, vals []string, key string, reject func(rejectReason, string)) tag.Tag {
+	raw, res := findMember(vals, key)
 	switch res {
 	case scanAbsent:
-		m := baggage.FromContext(ctx).Member(p.member)
+		m := baggage.FromContext(ctx).Member(key)
 		if m.Key() == "" {
 			return tag.Tag{}
 		}
 		// Already percent-decoded by the OpenTelemetry parser.
 		t, ok := tag.Of(m.Value())
 		if !ok {
-			p.stats.reject(ctx, SourceBaggage, rejectInvalid, m.Value())
+			reject(rejectInvalid, m.Value())
 		}
 		return t
 	case scanOversize:
-		p.stats.reject(ctx, SourceBaggage, rejectOversize, "")
+		reject(rejectOversize, "")
 		return tag.Tag{}
 	case scanAmbiguous:
-		p.stats.reject(ctx, SourceBaggage, rejectAmbiguous, "")
+		reject(rejectAmbiguous, "")
 		return tag.Tag{}
 	case scanInvalid:
-		p.stats.reject(ctx, SourceBaggage, rejectInvalid, raw)
+		reject(rejectInvalid, raw)
 		return tag.Tag{}
 	}
 	v, ok := unescape(raw)
 	t, valid := tag.Of(v)
 	if !ok || !valid {
-		p.stats.reject(ctx, SourceBaggage, rejectInvalid, raw)
+		reject(rejectInvalid, raw)
 		return tag.Tag{}
 	}
 	return t
