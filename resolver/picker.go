@@ -57,7 +57,7 @@ type route struct {
 }
 
 func newPicker(b *tagBalancer, sp *fallback.ServicePolicy, states map[string]*laneView) *picker {
-	p := &picker{byLane: map[string]*route{}, b: b, sp: sp, st: states}
+	p := &picker{b: b, sp: sp, st: states}
 	stateOf := func(lane string) fallback.State {
 		if v := states[lane]; v != nil {
 			return v.state
@@ -91,29 +91,10 @@ func newPicker(b *tagBalancer, sp *fallback.ServicePolicy, states map[string]*la
 		}
 		return r
 	}
-	p.untagged = build(tag.Tag{}, "")
-	lanes := map[string]bool{}
-	for lane, v := range states {
-		lanes[lane] = true
-		if v.state == fallback.Ready {
-			p.anyReady = true
-		}
+	for _, v := range states {
+		p.anyReady = p.anyReady || v.state == fallback.Ready
 	}
-	for _, lane := range policyLanes(sp) {
-		lanes[lane] = true
-	}
-	for lane := range lanes {
-		if t, ok := tag.Of(lane); ok {
-			p.byLane[lane] = build(t, lane)
-		}
-	}
-	// Every unknown tag meets the same states: decide once with a stand-in
-	// that is neither a present nor a configured lane.
-	standIn := "unknown"
-	for lanes[standIn] {
-		standIn += "-x"
-	}
-	p.unknown = build(tag.MustParse(standIn), UnknownTag)
+	p.untagged, p.byLane, p.unknown = planRoutes(states, sp, build)
 	return p
 }
 
@@ -123,13 +104,6 @@ func weightsOf(rc []readyChild) []uint32 {
 		w[i] = c.weight
 	}
 	return w
-}
-
-// policyLanes lists lanes the policy mentions for the service: chains and
-// per-lane modes. They may have no instance yet; their decision still
-// differs from an unknown tag's.
-func policyLanes(sp *fallback.ServicePolicy) []string {
-	return sp.Lanes()
 }
 
 func reasonOf(err error) fallback.Reason {

@@ -412,7 +412,7 @@ func (tb *routeTable) stateOf(lane string) fallback.State {
 }
 
 func newRouteTable(r *Router, service string, p *fallback.Policy, insts []Instance, down map[string]time.Time, werr error) *routeTable {
-	tb := &routeTable{byLane: map[string]*tableRoute{}, lanes: map[string]*tableLane{}, sp: p.Service(service)}
+	tb := &routeTable{lanes: map[string]*tableLane{}, sp: p.Service(service)}
 	if werr != nil {
 		tb.err = fmt.Errorf("graylane: service %q: %w", service, werr)
 		return tb
@@ -464,24 +464,7 @@ func newRouteTable(r *Router, service string, p *fallback.Policy, insts []Instan
 		rt.stats = r.tel.decision(service, requested, d.Lane, d.Reason)
 		return rt
 	}
-	tb.untagged = build(tag.Tag{}, "")
-	names := map[string]bool{}
-	for name := range tb.lanes {
-		names[name] = true
-	}
-	for _, name := range tb.sp.Lanes() {
-		names[name] = true
-	}
-	for name := range names {
-		if t, ok := tag.Of(name); ok {
-			tb.byLane[name] = build(t, name)
-		}
-	}
-	standIn := "unknown"
-	for names[standIn] {
-		standIn += "-x"
-	}
-	tb.unknown = build(tag.MustParse(standIn), UnknownTag)
-	tb.unknown.tagHeader = nil
+	tb.untagged, tb.byLane, tb.unknown = planRoutes(tb.lanes, tb.sp, build)
+	tb.unknown.tagHeader = nil // an unknown tag is written as it came
 	return tb
 }
