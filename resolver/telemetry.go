@@ -67,9 +67,10 @@ var (
 )
 
 // sharedTelemetry returns the process-wide telemetry of gRPC balancers,
-// which report to the global MeterProvider (otel.SetMeterProvider may be
-// called before or after). Balancers of several channels to one service add
-// up in the same counters.
+// which report to the global MeterProvider: the one set by the first
+// otel.SetMeterProvider, before or after the first balancer is built.
+// Balancers of several channels to one service add up in the same
+// counters.
 func sharedTelemetry() *telemetry {
 	sharedOnce.Do(func() { shared = newTelemetryWith(otel.GetMeterProvider(), nil) })
 	return shared

@@ -47,7 +47,8 @@ func (f *fleetProcs) start(name string, args ...string) *proc {
 	f.t.Helper()
 	p := &proc{name: name, out: &bytes.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(f.bin, append(append([]string{}, f.args...), args...)...)
-	p.cmd.Stdout, p.cmd.Stderr = &lockedWriter{w: p.out}, &lockedWriter{w: p.out}
+	w := &lockedWriter{w: p.out} // one writer for both, so that exec serialises them
+	p.cmd.Stdout, p.cmd.Stderr = w, w
 	require.NoError(f.t, p.cmd.Start())
 	go func() { p.cmd.Wait(); close(p.done) }()
 	f.mu.Lock()

@@ -61,8 +61,9 @@ func gatewayRules(c GatewayConfig) ingress.Config {
 // proxy to productpage through the routing transport.
 type gateway struct {
 	http.Handler
-	watcher *ingress.Watcher
-	cancel  context.CancelFunc
+	transport *httpmw.Transport
+	watcher   *ingress.Watcher
+	cancel    context.CancelFunc
 }
 
 func (s *System) newGateway(c GatewayConfig) (*gateway, error) {
@@ -74,7 +75,7 @@ func (s *System) newGateway(c GatewayConfig) (*gateway, error) {
 	var src ingress.Source
 	if c.RulesFile != "" {
 		ctx, cancel := context.WithCancel(context.Background())
-		w, err := ingress.Watch(ctx, c.RulesFile, ingress.WithOnReload(func(_ *ingress.Rules, err error) {
+		w, err := ingress.Watch(ctx, c.RulesFile, ingress.WithLogger(s.log), ingress.WithOnReload(func(_ *ingress.Rules, err error) {
 			if err != nil {
 				s.log.Error("ingress rules not reloaded; the previous rules stay", "file", c.RulesFile, "error", err)
 				return
@@ -102,12 +103,14 @@ func (s *System) newGateway(c GatewayConfig) (*gateway, error) {
 	transport := httpmw.NewTransport(&http.Transport{MaxIdleConnsPerHost: 256}, transportOpts...)
 	proxy := ingress.NewReverseProxy(target, transport)
 	self := receipt.Self{Service: "gateway", Instance: "gateway", Lane: "prod"}
-	gw.Handler = ingress.Middleware(src, ingress.WithPropagator(prop))(
+	gw.transport = transport
+	gw.Handler = ingress.Middleware(src, ingress.WithPropagator(prop), ingress.WithLogger(s.log))(
 		httpmw.NewHandler(proxy, httpmw.WithPropagator(prop), httpmw.WithRouteReceipt(self)))
 	return gw, nil
 }
 
 func (g *gateway) close() {
+	g.transport.CloseIdleConnections()
 	if g.cancel != nil {
 		g.cancel()
 	}

@@ -91,6 +91,9 @@ func (s *System) scaleTo(ctx context.Context, d *deployment, replicas int) error
 	case <-time.After(s.cfg.Drain):
 	case <-ctx.Done():
 	}
+	// Connections opened ahead of need and never used would hold a
+	// graceful shutdown for seconds: close the clients' idle ones.
+	s.closeIdle()
 	var (
 		wg sync.WaitGroup
 		mu sync.Mutex

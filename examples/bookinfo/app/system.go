@@ -392,6 +392,19 @@ func (s *System) buildPolicyLocked() (*fallback.Policy, error) {
 	return fallback.NewPolicy(opts...)
 }
 
+// closeIdle closes the idle connections of this process's HTTP clients.
+func (s *System) closeIdle() {
+	if s.detailsClient != nil {
+		s.detailsClient.CloseIdleConnections()
+	}
+	s.mu.Lock()
+	gw := s.gateway
+	s.mu.Unlock()
+	if gw != nil {
+		gw.transport.CloseIdleConnections()
+	}
+}
+
 // Close stops everything: the gateway and admin page, then every instance
 // (deregistered first), then the clients.
 func (s *System) Close(ctx context.Context) error {
@@ -418,6 +431,7 @@ func (s *System) Close(ctx context.Context) error {
 	if s.gateway != nil {
 		s.gateway.close()
 	}
+	s.closeIdle()
 	var (
 		wg    sync.WaitGroup
 		errMu sync.Mutex
