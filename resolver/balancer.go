@@ -143,7 +143,8 @@ type tagBalancer struct {
 
 // laneInfo is what the balancer keeps about a lane between pickers.
 type laneInfo struct {
-	used            atomicFlag // set by Pick, cleared by the sweep
+	served          []*decisionStats // counters of the routes that pick from the lane
+	counted         uint64           // their sum at the last sweep
 	waking          atomicFlag // a wake-up is under way
 	connectingSince time.Time
 	waitUntil       time.Time
@@ -310,6 +311,7 @@ func (b *tagBalancer) laneStatesLocked(now time.Time, failover time.Duration) ma
 				info = &laneInfo{}
 				b.lanes[lane] = info
 			}
+			info.served = info.served[:0] // the new picker's routes fill it again
 			v = &laneView{name: lane, info: info, state: fallback.NotReady}
 			views[lane] = v
 		}
@@ -401,7 +403,6 @@ func (b *tagBalancer) wake(lane string) {
 	if info != nil {
 		info.connectingSince, info.waitUntil = now, now.Add(wait)
 		info.waking.Store(false)
-		info.used.Store(true)
 	}
 	b.tel.log().Debug("graylane balancer: waking idle lane", "service", b.service, "lane", lane)
 	state := b.childStateLocked()
@@ -435,7 +436,13 @@ func (b *tagBalancer) sweepIdle() {
 		if lane == base || b.parked[lane] {
 			continue
 		}
-		if !info.used.Swap(false) && info.connectingSince.IsZero() {
+		var calls uint64
+		for _, st := range info.served {
+			calls += st.n.Load()
+		}
+		used := calls != info.counted
+		info.counted = calls
+		if !used && info.connectingSince.IsZero() {
 			b.parked[lane] = true
 			parked = append(parked, lane)
 		}

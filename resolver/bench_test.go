@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -104,8 +105,8 @@ func allReady(p balancer.Picker, name string, n int) bool {
 	case *picker:
 		total := 0
 		seen := map[*laneView]bool{}
-		for _, r := range p.byLane {
-			if r.lane != nil && !seen[r.lane] && r.lane.state == fallback.Ready {
+		for _, e := range p.byLane.entries {
+			if r := e.r; r != nil && r.lane != nil && !seen[r.lane] && r.lane.state == fallback.Ready {
 				seen[r.lane] = true
 				total += len(r.lane.ready)
 			}
@@ -144,6 +145,7 @@ func BenchmarkPick(b *testing.B) {
 				conf = cfg
 			}
 			p, closeFn := readyPicker(b, impl, eps, conf)
+			runtime.GC() // not the garbage of building the balancer during the measurement
 			b.Run(name+"/impl="+impl, func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {

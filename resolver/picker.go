@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"errors"
+	"slices"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/trace"
@@ -35,8 +36,8 @@ func (f *atomicFlag) set() {
 // child's Pick. It never locks and never allocates.
 type picker struct {
 	untagged *route
-	byLane   map[string]*route // lanes with instances, and lanes the policy names
-	unknown  *route            // any other tag
+	byLane   routeIndex // lanes with instances, and lanes the policy names
+	unknown  *route     // any other tag
 	anyReady bool
 
 	// For tags that are not in byLane, when the policy rejects them (strict
@@ -52,6 +53,7 @@ type route struct {
 	wait  *laneView         // hold the call until this lane connects (wake it if parked)
 	lane  *laneView         // serve from this lane
 	slots []balancer.Picker // lane.ready's pickers in weighted round-robin order
+	mod   fastMod           // % len(slots)
 	md    metadata.MD       // FallbackHeader for fallback routes
 	stats *decisionStats
 }
@@ -83,18 +85,23 @@ func newPicker(b *tagBalancer, sp *fallback.ServicePolicy, states map[string]*la
 				}
 				slotsOf[r.lane] = r.slots
 			}
+			r.mod = newFastMod(uint32(len(r.slots)))
 			if d.Reason.IsFallback() {
 				r.md = metadata.Pairs(FallbackHeader, d.Reason.String())
 				b.tel.logDecision(b.service, requested, d.Lane, d.Reason, nil)
 			}
 			r.stats = b.tel.decision(b.service, requested, d.Lane, d.Reason)
+			if !slices.Contains(r.lane.info.served, r.stats) {
+				r.lane.info.served = append(r.lane.info.served, r.stats) // the idle sweep reads them
+			}
 		}
 		return r
 	}
 	for _, v := range states {
 		p.anyReady = p.anyReady || v.state == fallback.Ready
 	}
-	p.untagged, p.byLane, p.unknown = planRoutes(states, sp, build)
+	untagged, byLane, unknown := planRoutes(states, sp, build)
+	p.untagged, p.byLane, p.unknown = untagged, newRouteIndex(byLane), unknown
 	return p
 }
 
@@ -129,7 +136,7 @@ func pickError(err error) error {
 func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	r := p.untagged
 	if t, ok := tag.FromContext(info.Ctx); ok {
-		if r = p.byLane[t.String()]; r == nil {
+		if r = p.byLane.get(t.String()); r == nil {
 			r = p.unknown
 			if r.err != nil {
 				return balancer.PickResult{}, p.rejectUnknown(t)
@@ -144,12 +151,10 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 		p.wake(r.wait)
 		return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
 	}
-	lane := r.lane
-	lane.info.used.set()
 	// The decision counter doubles as the round-robin position: it outlives
 	// pickers, so the rotation carries on across routing changes.
 	n := r.stats.n.Add(1)
-	res, err := r.slots[uint32(n)%uint32(len(r.slots))].Pick(info)
+	res, err := r.slots[r.mod.of(uint32(n))].Pick(info)
 	if err != nil {
 		return res, err
 	}

@@ -1,5 +1,7 @@
 package resolver
 
+import "math/bits"
+
 // maxSlots bounds the length of a lane's weighted round-robin sequence.
 const maxSlots = 4096
 
@@ -58,4 +60,22 @@ func gcdAll(w []int) int {
 		}
 	}
 	return g
+}
+
+// fastMod computes n % d for a fixed d with two multiplications instead of
+// a division (Lemire, Kaser and Kurz, "Faster remainder by direct
+// computation", 2019): on the hot path of Pick the division would cost as
+// much as the rest of the pick.
+type fastMod struct {
+	m uint64
+	d uint32
+}
+
+func newFastMod(d uint32) fastMod {
+	return fastMod{m: ^uint64(0)/uint64(d) + 1, d: d}
+}
+
+func (f fastMod) of(n uint32) uint32 {
+	hi, _ := bits.Mul64(f.m*uint64(n), uint64(f.d))
+	return uint32(hi)
 }

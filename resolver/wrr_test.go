@@ -30,3 +30,12 @@ func TestWRRSequence(t *testing.T) {
 	assert.GreaterOrEqual(t, counts[1], 1, "a light instance still gets a slot")
 	assert.InDelta(t, float64(len(seq))*MaxWeight/(MaxWeight+8), counts[0], 2)
 }
+
+func TestFastMod(t *testing.T) {
+	for _, d := range []uint32{1, 2, 3, 7, 100, 4096, 65537, 1<<31 + 11} {
+		f := newFastMod(d)
+		for _, n := range []uint32{0, 1, 2, d - 1, d, d + 1, 12345, 1<<31 - 1, 1 << 31, 1<<32 - 1} {
+			assert.Equal(t, n%d, f.of(n), "%d %% %d", n, d)
+		}
+	}
+}

@@ -1,0 +1,57 @@
+package resolver
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestRouteIndex(t *testing.T) {
+	for _, n := range []int{0, 1, 3, 100, 1000} {
+		m := map[string]*route{}
+		for i := range n {
+			m["lane-"+strconv.Itoa(i)] = &route{}
+		}
+		idx := newRouteIndex(m)
+		assert.LessOrEqual(t, 2*n, len(idx.entries), "at most half full")
+		for k, v := range m {
+			assert.Same(t, v, idx.get(k), k)
+		}
+		probes := 0
+		for k := range m {
+			for i := laneHash(k) & idx.mask; idx.entries[i].lane != k; i = (i + 1) & idx.mask {
+				probes++
+			}
+		}
+		assert.LessOrEqual(t, probes, len(m), "%d lanes: %d extra probes in all", n, probes)
+		for _, miss := range []string{"lane-", "lane-1000", "prod", "x", "a-very-long-lane-name-that-is-not-there"} {
+			assert.Nil(t, idx.get(miss), "%q in %d lanes", miss, n)
+		}
+	}
+}
+
+func BenchmarkRouteIndex(b *testing.B) {
+	for _, n := range []int{3, 100} {
+		m := map[string]*route{}
+		for i := range n {
+			m["lane-"+strconv.Itoa(i)] = &route{}
+		}
+		idx := newRouteIndex(m)
+		key := "lane-" + strconv.Itoa(n-1)
+		b.Run("lanes="+strconv.Itoa(n)+"/impl=index", func(b *testing.B) {
+			for b.Loop() {
+				if idx.get(key) == nil {
+					b.Fatal("missing")
+				}
+			}
+		})
+		b.Run("lanes="+strconv.Itoa(n)+"/impl=map", func(b *testing.B) {
+			for b.Loop() {
+				if m[key] == nil {
+					b.Fatal("missing")
+				}
+			}
+		})
+	}
+}
