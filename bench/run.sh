@@ -39,6 +39,7 @@ ClientInterceptor minimal graylane
 ServerInterceptor minimal graylane
 Pick round_robin graylane_tag
 Routing inject routing
+RouterRoute static graylane
 Evaluate one-header-check graylane
 Middleware bare one-header-middleware graylane
 TwoHops plain graylane otel

@@ -114,8 +114,7 @@ func (t *Transport) routedCopy(req *http.Request, route resolver.Route, tg tag.T
 	if r2.Host == "" {
 		r2.Host = req.URL.Host
 	}
-	r2.Header = headerCopy(req.Header)
-	delete(r2.Header, fallbackKey)
+	r2.Header = headerCopy(req.Header, fallbackKey) // only the router says why it fell back
 	if route.FallbackHeader != nil {
 		r2.Header[fallbackKey] = route.FallbackHeader
 	}

@@ -73,16 +73,18 @@ func (t *Transport) CloseIdleConnections() {
 func withHeaderCopy(req *http.Request) *http.Request {
 	r2 := new(http.Request)
 	*r2 = *req
-	r2.Header = headerCopy(req.Header)
+	r2.Header = headerCopy(req.Header, "")
 	return r2
 }
 
-// headerCopy returns a copy of h with room for two more keys, sharing the
-// value slices capped at their length.
-func headerCopy(h http.Header) http.Header {
+// headerCopy returns a copy of h without the key skip, with room for two
+// more keys, sharing the value slices capped at their length.
+func headerCopy(h http.Header, skip string) http.Header {
 	out := make(http.Header, len(h)+2)
 	for k, v := range h {
-		out[k] = v[:len(v):len(v)]
+		if k != skip {
+			out[k] = v[:len(v):len(v)]
+		}
 	}
 	return out
 }

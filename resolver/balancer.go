@@ -145,7 +145,7 @@ type tagBalancer struct {
 type laneInfo struct {
 	served          []*decisionStats // counters of the routes that pick from the lane
 	counted         uint64           // their sum at the last sweep
-	waking          atomicFlag // a wake-up is under way
+	waking          atomicFlag       // a wake-up is under way
 	connectingSince time.Time
 	waitUntil       time.Time
 }

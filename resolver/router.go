@@ -44,6 +44,9 @@ type Router struct {
 	services map[string]*routedService
 	closed   bool
 	wg       sync.WaitGroup
+	// ready is a copy of services that have their first set, for the hot
+	// path to read without the lock; replaced whenever services changes.
+	ready atomic.Pointer[map[string]*routedService]
 }
 
 // RouterOption configures a Router.
@@ -161,6 +164,12 @@ func (r *Router) Close() error {
 }
 
 func (r *Router) service(ctx context.Context, name string) (*routedService, error) {
+	if m := r.ready.Load(); m != nil {
+		if s := (*m)[name]; s != nil {
+			s.used.set()
+			return s, nil
+		}
+	}
 	r.mu.Lock()
 	s := r.services[name]
 	if s == nil {
@@ -191,6 +200,20 @@ func (r *Router) service(ctx context.Context, name string) (*routedService, erro
 	}
 }
 
+// publishReadyLocked refreshes the lock-free copy of the services that
+// have their first set.
+func (r *Router) publishReadyLocked() {
+	m := make(map[string]*routedService, len(r.services))
+	for name, s := range r.services {
+		select {
+		case <-s.ready:
+			m[name] = s
+		default:
+		}
+	}
+	r.ready.Store(&m)
+}
+
 // sweep drops the watches of services without calls.
 func (r *Router) sweep() {
 	defer r.wg.Done()
@@ -209,6 +232,7 @@ func (r *Router) sweep() {
 				delete(r.services, name)
 			}
 		}
+		r.publishReadyLocked()
 		r.mu.Unlock()
 	}
 }
@@ -291,6 +315,21 @@ func (s *routedService) watch(r *Router) {
 }
 
 func (s *routedService) publish(r *Router, insts []Instance, err error) {
+	if s.publishTable(r, insts, err) {
+		// The first set: the hot path may find the service from now on.
+		// (Router.mu is taken after routedService.mu is released: the
+		// other lock order is the one Close and the sweep use.)
+		r.mu.Lock()
+		if r.services[s.name] == s {
+			r.publishReadyLocked()
+		}
+		r.mu.Unlock()
+	}
+}
+
+// publishTable rebuilds the routing table and reports whether it is the
+// service's first.
+func (s *routedService) publishTable(r *Router, insts []Instance, err error) (first bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err == nil {
@@ -304,8 +343,10 @@ func (s *routedService) publish(r *Router, insts []Instance, err error) {
 	s.rebuildLocked(r, time.Now(), err)
 	select {
 	case <-s.ready:
+		return false
 	default:
 		close(s.ready)
+		return true
 	}
 }
 
@@ -373,7 +414,7 @@ func (s *routedService) route(r *Router, t tag.Tag) (Route, error) {
 	if rt.err != nil {
 		return Route{}, rt.err
 	}
-	in := rt.lane.insts[rt.seq[uint32(n)%uint32(len(rt.seq))]]
+	in := rt.lane.insts[rt.seq[rt.mod.of(uint32(n))]]
 	return Route{Instance: in, Lane: rt.lane.name, Reason: rt.reason, TagHeader: rt.tagHeader, FallbackHeader: rt.fbHeader}, nil
 }
 
@@ -399,6 +440,7 @@ type tableRoute struct {
 	lane      *tableLane
 	reason    fallback.Reason
 	seq       []int
+	mod       fastMod // % len(seq)
 	stats     *decisionStats
 	tagHeader []string
 	fbHeader  []string
@@ -457,6 +499,7 @@ func newRouteTable(r *Router, service string, p *fallback.Policy, insts []Instan
 			rt.seq = wrrSequence(w)
 			seqOf[rt.lane] = rt.seq
 		}
+		rt.mod = newFastMod(uint32(len(rt.seq)))
 		if d.Reason.IsFallback() {
 			rt.fbHeader = []string{d.Reason.String()}
 			r.tel.logDecision(service, requested, d.Lane, d.Reason, nil)

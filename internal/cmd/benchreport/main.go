@@ -130,7 +130,15 @@ func rows() []row {
 		{"Pick, 300 instances, 100 lanes (tagged)", "Pick/instances=300/lanes=100/impl=graylane_tag", "Pick/instances=300/lanes=100/impl=round_robin", ratioAtMost(1.6, 0, -1)},
 		{"Pick flat: 300 vs 3 instances", "Pick/instances=300/lanes=1/impl=graylane_tag", "Pick/instances=3/lanes=1/impl=graylane_tag", ratioAtMost(1.15, -1, -1)},
 		{"Pick flat: 100 vs 3 lanes (tagged)", "Pick/instances=300/lanes=100/impl=graylane_tag", "Pick/instances=3/lanes=3/impl=graylane_tag", ratioAtMost(1.15, -1, -1)},
-		{"HTTP routing transport", "Routing/lane=gray/impl=routing", "Routing/lane=gray/impl=inject",
+		{"HTTP routing pick (Router.Route), lane serves", "RouterRoute/lane=gray/impl=graylane", "RouterRoute/lane=gray/impl=static",
+			func(g, b stats) (string, bool) { return "≤ 150 ns, 0 allocs", g.ns <= 150 && g.allocs == 0 }},
+		{"HTTP routing pick (Router.Route), fallback", "RouterRoute/lane=v3/impl=graylane", "RouterRoute/lane=v3/impl=static",
+			func(g, b stats) (string, bool) { return "≤ 150 ns, 0 allocs", g.ns <= 150 && g.allocs == 0 }},
+		{"HTTP routing transport, lane serves", "Routing/lane=gray/impl=routing", "Routing/lane=gray/impl=inject",
+			func(g, b stats) (string, bool) {
+				return "≤ +150 ns, no extra allocs", g.ns-b.ns <= 150 && g.allocs <= b.allocs
+			}},
+		{"HTTP routing transport, fallback", "Routing/lane=v3/impl=routing", "Routing/lane=v3/impl=inject",
 			func(g, b stats) (string, bool) {
 				return "≤ +150 ns, no extra allocs", g.ns-b.ns <= 150 && g.allocs <= b.allocs
 			}},
