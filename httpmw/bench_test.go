@@ -173,7 +173,7 @@ func BenchmarkTwoHops(b *testing.B) {
 				req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, srvB.URL, nil)
 				resp, err := client.Do(req)
 				if err != nil {
-					http.Error(w, err.Error(), 502)
+					http.Error(w, err.Error(), http.StatusBadGateway)
 					return
 				}
 				io.Copy(w, resp.Body)

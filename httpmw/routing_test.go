@@ -334,7 +334,7 @@ func TestRouteReceiptOverHTTP(t *testing.T) {
 		req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, "http://a/", nil)
 		resp, err := f.client.Do(req)
 		if err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		io.Copy(w, resp.Body)

@@ -58,6 +58,7 @@ func TestDialectPresetsRead(t *testing.T) {
 
 			got, src = p.ReadHeader(context.Background(), c.sent)
 			assert.Equal(t, "gray", got.String())
+			assert.Equal(t, propagation.SourceDialect, src)
 
 			// Extract, as an OpenTelemetry propagator.
 			ctx := p.Extract(context.Background(), otelprop.HeaderCarrier(c.sent))

@@ -82,7 +82,8 @@ func TestExtractFromBaggageOnly(t *testing.T) {
 func TestExtractNothingReturnsParent(t *testing.T) {
 	gl, err := propagation.New(propagation.WithOwnTag(""))
 	require.NoError(t, err)
-	ctx := context.WithValue(context.Background(), struct{}{}, 1)
+	type key struct{}
+	ctx := context.WithValue(context.Background(), key{}, 1)
 	assert.Equal(t, ctx, gl.Extract(ctx, otelprop.MapCarrier{"x-traffic-tag": "bad tag"}))
 
 	c := otelprop.MapCarrier{}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -287,5 +286,3 @@ func TestFields(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"x-traffic-tag", "baggage"}, p.Fields())
 }
-
-var _ = attribute.Key("")

@@ -160,6 +160,9 @@ func (r *Router) Close() error {
 	}
 	r.mu.Unlock()
 	r.wg.Wait()
+	if r.tel != sharedTelemetry() {
+		r.tel.close() // its own meter provider's callback
+	}
 	return nil
 }
 
@@ -245,10 +248,9 @@ type routedService struct {
 	cancel context.CancelFunc
 	table  atomic.Pointer[routeTable]
 
-	mu     sync.Mutex
-	insts  []Instance
-	policy *fallback.Policy
-	down   map[string]time.Time // address -> skipped until
+	mu    sync.Mutex
+	insts []Instance
+	down  map[string]time.Time // address -> skipped until
 	timer  *time.Timer
 }
 

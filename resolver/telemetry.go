@@ -130,16 +130,6 @@ func (t *telemetry) decision(service, requested, lane string, reason fallback.Re
 	return s
 }
 
-// count returns the total of a kind of decision, for tests and the admin
-// page.
-func (t *telemetry) count(service, requested, lane string, reason fallback.Reason) uint64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if s := t.stats[statKey{service, requested, lane, reason}]; s != nil {
-		return s.n.Load()
-	}
-	return 0
-}
 
 // logDecision logs a fallback or a refusal at debug level. It runs when a
 // routing table is built, not per call.
