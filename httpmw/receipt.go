@@ -33,7 +33,9 @@ func (h *handler) startReceipt(w http.ResponseWriter, r *http.Request, t tag.Tag
 	if len(asked) > 0 {
 		from = receipt.Caller(asked[0])
 	}
-	rc := receipt.New(h.self.Hop(t.String(), fallbackReason(r.Header[fallbackKey]), from), len(asked) > 0)
+	hop := h.self.Hop(t.String(), fallbackReason(r.Header[fallbackKey]), from)
+	hop.Note = receipt.NoteFromContext(r.Context())
+	rc := receipt.New(hop, len(asked) > 0)
 	r = r.WithContext(receipt.NewContext(r.Context(), rc))
 	if !rc.Expose() {
 		return w, r, nil

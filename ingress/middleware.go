@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/graylane/graylane/propagation"
+	"github.com/graylane/graylane/receipt"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -137,6 +138,11 @@ func (g *gateway) decide(r *http.Request) context.Context {
 		g.prop.InjectHeader(r.Header, d.Tag)
 	}
 	g.record(ctx, rs, &d, r.RemoteAddr)
+	if d.Trusted && g.receipt != "" && len(r.Header[g.receipt]) > 0 {
+		// A caller that may ask for the route receipt sees the decision in
+		// the edge's hop.
+		ctx = receipt.WithNote(ctx, d.String())
+	}
 	return &decisionContext{Context: tag.NewContext(ctx, d.Tag), d: d}
 }
 

@@ -17,7 +17,7 @@
 //
 // A header value is a comma-separated list of hops; a hop is a
 // semicolon-separated list of key=value pairs: svc, inst, lane, tag,
-// fallback, from, error. Values are percent-encoded where they hold bytes other
+// fallback, from, error, note. Values are percent-encoded where they hold bytes other
 // than letters, digits, '.', '_', '-', ':' and '@'.
 //
 //	svc=reviews;inst=reviews-v2-0;lane=gray;tag=gray;from=productpage, svc=ratings;inst=ratings-v1-0;lane=prod;tag=gray;fallback=noinstances;from=reviews
@@ -63,6 +63,9 @@ type Hop struct {
 	// instance a strict-mode rejection); such a hop has no Instance or
 	// Lane. Clients record it themselves.
 	Error string
+	// Note is a server's remark on the request, such as the edge's lane
+	// decision ("rule 0 (testers) -> gray").
+	Note string
 }
 
 // Self says who a server is, for the hop it records, and when it records
@@ -81,6 +84,21 @@ type Self struct {
 // reached by fallback for reason fallback ("" for none), called from from.
 func (s Self) Hop(t, fallback, from string) Hop {
 	return Hop{Service: s.Service, Instance: s.Instance, Lane: s.Lane, Tag: t, Fallback: fallback, From: from}
+}
+
+type noteKey struct{}
+
+// WithNote returns a copy of ctx that carries a note for the hop that the
+// server handling the request records (see Hop.Note): the edge puts its
+// lane decision there.
+func WithNote(ctx context.Context, note string) context.Context {
+	return context.WithValue(ctx, noteKey{}, note)
+}
+
+// NoteFromContext returns the note of ctx, or "".
+func NoteFromContext(ctx context.Context) string {
+	n, _ := ctx.Value(noteKey{}).(string)
+	return n
 }
 
 // Receipt collects the hops of one request in the server that handles it.
@@ -193,6 +211,7 @@ func Encode(hops []Hop) string {
 		field("fallback", h.Fallback)
 		field("from", h.From)
 		field("error", h.Error)
+		field("note", h.Note)
 		if hop.Len() == 0 {
 			continue
 		}
@@ -264,6 +283,8 @@ func Parse(s string) ([]Hop, error) {
 				h.From = u
 			case "error":
 				h.Error = u
+			case "note":
+				h.Note = u
 			}
 		}
 		if h.Service == "" {

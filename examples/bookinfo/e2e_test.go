@@ -187,6 +187,7 @@ func TestWalkthrough(t *testing.T) {
 			for _, h := range p.hops {
 				assert.Equal(t, "gray", h.Tag, "the request keeps its tag on every hop")
 			}
+			assert.Equal(t, "kept -> gray", p.hops[0].Note, "the edge's decision: a trusted client's tag kept")
 		}
 	})
 
@@ -254,6 +255,7 @@ func TestWalkthrough(t *testing.T) {
 		p := fetch(t, jason, base, nil)
 		assert.Contains(t, p.body, "jason")
 		assert.Contains(t, p.body, banner)
+		assert.Equal(t, "rule 0 (jason-is-gray) -> gray", p.hops[0].Note, "the edge's decision: assigned by the jason rule")
 		assert.Equal(t, []string{"black:3", "black:2"}, p.stars())
 		for _, h := range p.hops {
 			assert.Equal(t, "gray", h.Tag)

@@ -40,6 +40,7 @@ type Hop struct {
 	Fallback string // why the hop left the request's lane, e.g. "noinstances"; "" when it did not
 	From     string // the caller, e.g. "productpage"; "" for the entry hop
 	Error    string // why the call failed without reaching an instance; "" when it did not
+	Note     string // a remark of the hop's server, such as the gateway's lane decision
 }
 
 // Option configures productpage.
