@@ -251,7 +251,7 @@ type routedService struct {
 	mu    sync.Mutex
 	insts []Instance
 	down  map[string]time.Time // address -> skipped until
-	timer  *time.Timer
+	timer *time.Timer
 }
 
 func (s *routedService) stop() {

@@ -130,7 +130,6 @@ func (t *telemetry) decision(service, requested, lane string, reason fallback.Re
 	return s
 }
 
-
 // logDecision logs a fallback or a refusal at debug level. It runs when a
 // routing table is built, not per call.
 func (t *telemetry) logDecision(service, requested, lane string, reason fallback.Reason, err error) {
