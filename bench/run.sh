@@ -5,8 +5,9 @@
 # allocs/op, B/op, bar), the load comparison through the Bookinfo gateway
 # (bench/load.sh; LOAD=0 skips it), and benchstat's statistics.
 #
-#   bash bench/run.sh                 # about 20 minutes on 2 cores
+#   bash bench/run.sh                 # about 25 minutes on 2 cores
 #   COUNT=3 LOAD=0 bash bench/run.sh  # a quick look
+#   REPORT=1 bash bench/run.sh        # rewrite BENCHMARKS.md from bench/out
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -17,8 +18,12 @@ mkdir -p "$out"
 benchstat() { go run golang.org/x/perf/cmd/benchstat@latest "$@"; }
 
 pkgs="./tag ./propagation ./fallback ./httpmw ./grpcmw ./resolver ./ingress"
-echo "== benchmarks (count $COUNT)" >&2
-go test -run '^$' -bench . -benchmem -count="$COUNT" -timeout 120m $pkgs | tee "$out/raw.txt" >&2
+if [ "${REPORT:-0}" = 0 ]; then
+  echo "== benchmarks (count $COUNT)" >&2
+  go test -run '^$' -bench . -benchmem -count="$COUNT" -timeout 120m $pkgs | tee "$out/raw.txt" >&2
+else
+  COUNT=$(grep -c '^BenchmarkPick/instances=3/lanes=1/impl=round_robin' "$out/raw.txt")
+fi
 
 echo "== benchstat" >&2
 : >"$out/benchstat.txt"
@@ -49,7 +54,9 @@ FAMILIES
 status=0
 go run ./internal/cmd/benchreport -in "$out/raw.txt" >"$out/table.md" || status=$?
 
-if [ "$LOAD" != 0 ]; then
+if [ "${REPORT:-0}" != 0 ]; then
+  : # keep bench/out/load.md
+elif [ "$LOAD" != 0 ]; then
   echo "== load through the Bookinfo gateway" >&2
   bash bench/load.sh >"$out/load.md"
 else

@@ -1,5 +1,7 @@
 package resolver
 
+import "github.com/graylane/graylane/tag"
+
 // routeIndex maps lane names to routes for the hot path of Pick: an
 // open-addressing table with a cheap hash, built once per picker and read
 // without locks, keys and values side by side. It costs a few nanoseconds
@@ -14,6 +16,7 @@ type routeIndex struct {
 }
 
 type indexEntry struct {
+	hash uint32
 	lane string
 	r    *route // nil: an empty slot
 }
@@ -25,57 +28,25 @@ func newRouteIndex(m map[string]*route) routeIndex {
 	}
 	t := routeIndex{mask: size - 1, entries: make([]indexEntry, size)}
 	for lane, r := range m {
-		i := laneHash(lane) & t.mask
+		h := tag.HashName(lane)
+		i := h & t.mask
 		for t.entries[i].r != nil {
 			i = (i + 1) & t.mask
 		}
-		t.entries[i] = indexEntry{lane, r}
+		t.entries[i] = indexEntry{h, lane, r}
 	}
 	return t
 }
 
-// get returns the route of lane, or nil.
-func (t *routeIndex) get(lane string) *route {
-	for i := laneHash(lane) & t.mask; ; i = (i + 1) & t.mask {
+// get returns the route of the lane of tag tg, or nil. Names are compared
+// only where the hashes are equal.
+func (t *routeIndex) get(tg tag.Tag) *route {
+	h := tg.Hash()
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
 		e := &t.entries[i]
-		if e.r == nil || e.lane == lane {
+		if e.r == nil || e.hash == h && e.lane == tg.String() {
 			return e.r
 		}
 	}
 }
 
-// laneHash hashes a lane name in constant time: its length and its first
-// and last eight bytes (or all of them when it is shorter), mixed. A weak
-// hash is enough: keys are compared in full, and an attacker can choose
-// only what is looked up, not what is stored.
-func laneHash(s string) uint32 {
-	n := len(s)
-	x := uint64(n) * 0x9e3779b97f4a7c15
-	switch {
-	case n >= 8:
-		x ^= load8(s) ^ load8(s[n-8:])*0xc2b2ae3d27d4eb4f
-	case n >= 4:
-		x ^= uint64(load4(s)) | uint64(load4(s[n-4:]))<<32
-	default:
-		for i := 0; i < n; i++ {
-			x ^= uint64(s[i]) << (8 * i)
-		}
-	}
-	x ^= x >> 33 // the finalizer of MurmurHash3: every input bit reaches every output bit
-	x *= 0xff51afd7ed558ccd
-	x ^= x >> 33
-	x *= 0xc4ceb9fe1a85ec53
-	x ^= x >> 33
-	return uint32(x)
-}
-
-func load8(s string) uint64 {
-	_ = s[7]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-}
-
-func load4(s string) uint32 {
-	_ = s[3]
-	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
-}

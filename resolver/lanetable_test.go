@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/graylane/graylane/tag"
 )
 
 func TestRouteIndex(t *testing.T) {
@@ -16,17 +18,17 @@ func TestRouteIndex(t *testing.T) {
 		idx := newRouteIndex(m)
 		assert.LessOrEqual(t, 2*n, len(idx.entries), "at most half full")
 		for k, v := range m {
-			assert.Same(t, v, idx.get(k), k)
+			assert.Same(t, v, idx.get(tag.MustParse(k)), k)
 		}
 		probes := 0
 		for k := range m {
-			for i := laneHash(k) & idx.mask; idx.entries[i].lane != k; i = (i + 1) & idx.mask {
+			for i := tag.HashName(k) & idx.mask; idx.entries[i].lane != k; i = (i + 1) & idx.mask {
 				probes++
 			}
 		}
 		assert.LessOrEqual(t, probes, len(m), "%d lanes: %d extra probes in all", n, probes)
-		for _, miss := range []string{"lane-", "lane-1000", "prod", "x", "a-very-long-lane-name-that-is-not-there"} {
-			assert.Nil(t, idx.get(miss), "%q in %d lanes", miss, n)
+		for _, miss := range []string{"lane", "lane-1000", "prod", "x", "a-very-long-lane-name-that-is-not-there"} {
+			assert.Nil(t, idx.get(tag.MustParse(miss)), "%q in %d lanes", miss, n)
 		}
 	}
 }
@@ -38,7 +40,8 @@ func BenchmarkRouteIndex(b *testing.B) {
 			m["lane-"+strconv.Itoa(i)] = &route{}
 		}
 		idx := newRouteIndex(m)
-		key := "lane-" + strconv.Itoa(n-1)
+		name := "lane-" + strconv.Itoa(n-1)
+		key := tag.MustParse(name)
 		b.Run("lanes="+strconv.Itoa(n)+"/impl=index", func(b *testing.B) {
 			for b.Loop() {
 				if idx.get(key) == nil {
@@ -48,7 +51,7 @@ func BenchmarkRouteIndex(b *testing.B) {
 		})
 		b.Run("lanes="+strconv.Itoa(n)+"/impl=map", func(b *testing.B) {
 			for b.Loop() {
-				if m[key] == nil {
+				if m[name] == nil {
 					b.Fatal("missing")
 				}
 			}

@@ -136,7 +136,7 @@ func pickError(err error) error {
 func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	r := p.untagged
 	if t, ok := tag.FromContext(info.Ctx); ok {
-		if r = p.byLane.get(t.String()); r == nil {
+		if r = p.byLane.get(t); r == nil {
 			r = p.unknown
 			if r.err != nil {
 				return balancer.PickResult{}, p.rejectUnknown(t)

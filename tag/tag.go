@@ -38,6 +38,7 @@ var ErrInvalid = errors.New("invalid tag")
 // keys.
 type Tag struct {
 	name string
+	hash uint32 // of name, worked out once: lookup tables on hot paths use it
 }
 
 // Parse validates s and returns it as a Tag. The error wraps ErrInvalid and
@@ -57,7 +58,7 @@ func Of(s string) (Tag, bool) {
 	if !Valid(s) {
 		return Tag{}, false
 	}
-	return Tag{name: s}, true
+	return Tag{name: s, hash: hashName(s)}, true
 }
 
 // MustParse is like Parse but panics on an invalid tag. Use it for constants
@@ -84,6 +85,55 @@ func Valid(s string) bool {
 		}
 	}
 	return true
+}
+
+// Hash returns a hash of the tag's name, the same for equal tags in every
+// process: routing tables that look tags up on every call use it instead
+// of hashing the name again. The zero Tag's hash is 0. It is not a
+// cryptographic hash.
+func (t Tag) Hash() uint32 { return t.hash }
+
+// HashName returns the Hash of the tag named s, valid or not.
+func HashName(s string) uint32 {
+	if s == "" {
+		return 0
+	}
+	return hashName(s)
+}
+
+// hashName hashes a name in constant time: its length and its first and
+// last eight bytes (or all of them when it is shorter), mixed so that every
+// input bit reaches every output bit (the finalizer of MurmurHash3).
+func hashName(s string) uint32 {
+	n := len(s)
+	x := uint64(n) * 0x9e3779b97f4a7c15
+	switch {
+	case n >= 8:
+		x ^= load8(s) ^ load8(s[n-8:])*0xc2b2ae3d27d4eb4f
+	case n >= 4:
+		x ^= uint64(load4(s)) | uint64(load4(s[n-4:]))<<32
+	default:
+		for i := 0; i < n; i++ {
+			x ^= uint64(s[i]) << (8 * i)
+		}
+	}
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return uint32(x)
+}
+
+func load8(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func load4(s string) uint32 {
+	_ = s[3]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
 // String returns the tag's name, or "" for the zero Tag.

@@ -174,3 +174,15 @@ func BenchmarkNewContext(b *testing.B) {
 		}
 	}
 }
+
+func TestHash(t *testing.T) {
+	assert.Zero(t, tag.Tag{}.Hash())
+	assert.Equal(t, tag.MustParse("gray").Hash(), tag.MustParse("gray").Hash(), "equal tags, equal hashes")
+	assert.Equal(t, tag.HashName("gray"), tag.MustParse("gray").Hash())
+	seen := map[uint32]string{}
+	for _, name := range []string{"a", "ab", "abc", "abcd", "gray", "prod", "v3", "dev-alice", "dev-bob", "lane-1", "lane-2", strings.Repeat("x", 63)} {
+		h := tag.MustParse(name).Hash()
+		assert.NotContains(t, seen, h, "%q and %q", name, seen[h])
+		seen[h] = name
+	}
+}
