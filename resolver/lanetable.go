@@ -49,4 +49,3 @@ func (t *routeIndex) get(tg tag.Tag) *route {
 		}
 	}
 }
-
