@@ -91,7 +91,7 @@ func statsOf(s *sample) stats {
 
 func ratioAtMost(x float64, allocs float64, bytes float64) func(g, b stats) (string, bool) {
 	return func(g, b stats) (string, bool) {
-		desc := fmt.Sprintf("≤ %.2g×", x)
+		desc := fmt.Sprintf("≤ %.3g×", x)
 		ok := g.ns <= x*b.ns
 		if allocs >= 0 {
 			desc += fmt.Sprintf(", ≤ %g allocs", allocs)
