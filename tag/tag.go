@@ -205,11 +205,9 @@ func inner(c byte) bool {
 	return alnum(c) || c == '-' || c == '_' || c == '.'
 }
 
-// contextKey is the type of the key under which a tagContext answers Value
-// with itself. The key is a pointer so that comparing it is cheap.
-type contextKey struct{ name string }
-
-var ctxKey = &contextKey{"graylane-tag"}
+// contextKey is the key under which a tagContext answers Value with itself.
+// It has no fields, so that making and comparing it costs nothing.
+type contextKey struct{}
 
 // tagContext carries a tag. It is a context of its own rather than a
 // context.WithValue so that storing a tag costs one allocation instead of
@@ -220,7 +218,7 @@ type tagContext struct {
 }
 
 func (c *tagContext) Value(key any) any {
-	if key == ctxKey {
+	if _, ok := key.(contextKey); ok {
 		return c
 	}
 	return c.Context.Value(key)
@@ -244,9 +242,8 @@ func NewContext(parent context.Context, t Tag) context.Context {
 
 // FromContext returns the tag carried by ctx and whether there is one.
 func FromContext(ctx context.Context) (Tag, bool) {
-	c, _ := ctx.Value(ctxKey).(*tagContext)
-	if c == nil {
-		return Tag{}, false
+	if c, ok := ctx.Value(contextKey{}).(*tagContext); ok {
+		return c.t, c.t.name != ""
 	}
-	return c.t, !c.t.IsZero()
+	return Tag{}, false
 }
