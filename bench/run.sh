@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Runs every benchmark of graylane with -benchmem -count=$COUNT (default
+# Runs every benchmark of graylane with -benchmem, $COUNT times (default
 # 10), compares each hot path with its baseline through benchstat, and
 # writes BENCHMARKS.md: one summary table (path, graylane, baseline, ratio,
 # allocs/op, B/op, bar), the load comparison through the Bookinfo gateway
 # (bench/load.sh; LOAD=0 skips it), and benchstat's statistics.
+#
+# The runs are interleaved: the test binaries are built once, then each of
+# the $COUNT rounds runs every benchmark once. With -count=N, Go runs one
+# benchmark N times in a row before the next, so a slow minute of a shared
+# machine lands on one variant and skews its ratio; spread over rounds, it
+# lands on every variant alike.
 #
 #   bash bench/run.sh                 # about 25 minutes on 2 cores
 #   COUNT=3 LOAD=0 bash bench/run.sh  # a quick look
@@ -19,8 +25,21 @@ benchstat() { go run golang.org/x/perf/cmd/benchstat@latest "$@"; }
 
 pkgs="./tag ./propagation ./fallback ./httpmw ./grpcmw ./resolver ./ingress"
 if [ "${REPORT:-0}" = 0 ]; then
-  echo "== benchmarks (count $COUNT)" >&2
-  go test -run '^$' -bench . -benchmem -count="$COUNT" -timeout 120m $pkgs | tee "$out/raw.txt" >&2
+  echo "== benchmarks ($COUNT interleaved rounds)" >&2
+  bin=$(mktemp -d)
+  trap 'rm -rf "$bin"' EXIT
+  for p in $pkgs; do
+    go test -c -o "$bin/$(basename "$p").test" "$p"
+  done
+  : >"$out/raw.txt"
+  for round in $(seq 1 "$COUNT"); do
+    echo "-- round $round of $COUNT" >&2
+    for p in $pkgs; do
+      # A test binary runs in its package's directory, as go test runs it.
+      (cd "$p" && "$bin/$(basename "$p").test" -test.run '^$' -test.bench . -test.benchmem \
+        -test.count=1 -test.timeout 30m) | tee -a "$out/raw.txt" >&2
+    done
+  done
 else
   COUNT=$(grep -c '^BenchmarkPick/instances=3/lanes=1/impl=round_robin' "$out/raw.txt")
 fi
@@ -71,9 +90,11 @@ cpu=$(grep -m1 '^cpu:' "$out/raw.txt" | cut -d' ' -f2- || true)
 What graylane costs on every request, measured by \`bash bench/run.sh\`
 on this machine: $(nproc) cores, ${cpu:-unknown CPU}, $(go version | cut -d' ' -f3-), $(date -u +%Y-%m-%d).
 Each hot path is compared with a baseline benchmark in the same file,
-$COUNT runs each; the table shows medians. ns/op varies by ±30% from run to
-run on a shared machine: read the ratios, not the absolute times. allocs/op
-and B/op are stable.
+$COUNT runs each, interleaved (every benchmark once per round, so that a
+slow spell of the machine falls on graylane and its baseline alike); the
+table shows medians. ns/op varies by ±30% from run to run on a shared
+machine: read the ratios, not the absolute times. allocs/op and B/op are
+stable.
 
 ## Summary
 
