@@ -28,6 +28,8 @@ import (
 	"github.com/graylane/graylane/examples/bookinfo/faults"
 	"github.com/graylane/graylane/examples/bookinfo/loadgen"
 	"github.com/graylane/graylane/ingress"
+	"github.com/graylane/graylane/internal/etcdtest"
+	"github.com/graylane/graylane/internal/leakcheck"
 	"github.com/graylane/graylane/receipt"
 	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/resolver/etcd"
@@ -60,7 +62,7 @@ func TestFaultSlowInstance(t *testing.T) {
 		budget = 1 << 20
 	)
 	warmUp(t)
-	base := measure()
+	base := leakcheck.Take()
 	func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -171,7 +173,7 @@ func TestFaultSlowInstance(t *testing.T) {
 		slices.Sort(after)
 		assert.Less(t, after[len(after)/2], timeout/4, "gray is served at once after the fault")
 	}()
-	backToBaseline(t, base, systemHeapSlack)
+	leakcheck.Check(t, base, systemHeapSlack)
 }
 
 // startLoad runs loadgen through the gateway with rec as its client until
@@ -240,7 +242,7 @@ func offLane(s sample) []string {
 // fail; untagged requests never fail and never leave the base lane.
 func TestFaultLaneDown(t *testing.T) {
 	warmUp(t)
-	base := measure()
+	base := leakcheck.Take()
 	func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 		defer cancel()
@@ -346,7 +348,7 @@ func TestFaultLaneDown(t *testing.T) {
 		assert.Greater(t, grayAfter, 100, "gray requests fell back for seconds after the crash")
 		assert.Less(t, knownDown.Sub(crashed), time.Second, "gray falls back at once")
 	}()
-	backToBaseline(t, base, systemHeapSlack)
+	leakcheck.Check(t, base, systemHeapSlack)
 }
 
 // TestFaultRegistryDown runs the demo on an embedded etcd and stops etcd,
@@ -359,13 +361,13 @@ func TestFaultRegistryDown(t *testing.T) {
 	const ttl = 2 * time.Second
 	warmUp(t)
 	warmUpEtcd(t)
-	base := measure()
+	base := leakcheck.Take()
 	func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		srv := startEtcd(t)
-		defer srv.close()
-		client, err := newEtcdClient(srv.endpoint())
+		srv := etcdtest.Start(t)
+		defer srv.Close()
+		client, err := etcdtest.NewClient(srv.Endpoint())
 		require.NoError(t, err)
 		defer client.Close()
 		reg, err := etcd.New(client, etcd.WithTTL(ttl), etcd.WithLogger(slog.New(slog.DiscardHandler)))
@@ -396,11 +398,11 @@ func TestFaultRegistryDown(t *testing.T) {
 		pace(ctx, 500*time.Millisecond)
 
 		stopped := time.Now()
-		srv.stop()
+		srv.Stop()
 		stopTook := time.Since(stopped)
 		pace(ctx, ttl+time.Second) // the leases expire, as far as the registry knows
 		restarted := time.Now()
-		srv.start()
+		srv.Restart()
 		startTook := time.Since(restarted)
 		require.NoError(t, sys.Scale(ctx, "reviews-v3", 1), "scale up once etcd is back")
 		scaled := time.Now()
@@ -450,7 +452,7 @@ func TestFaultRegistryDown(t *testing.T) {
 		assert.Greater(t, phase[1], 200, "load ran during the outage")
 		assert.Less(t, seen.Sub(scaled), 5*time.Second, "a scale-up after the restart reaches the routing")
 	}()
-	backToBaseline(t, base, systemHeapSlack)
+	leakcheck.Check(t, base, systemHeapSlack)
 }
 
 // rulesFile is a gateway rule file that tags gray the requests whose
@@ -475,7 +477,7 @@ rules:
 // stay, and still no request fails.
 func TestFaultGatewayReload(t *testing.T) {
 	warmUp(t)
-	base := measure()
+	base := leakcheck.Take()
 	func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -595,7 +597,7 @@ func TestFaultGatewayReload(t *testing.T) {
 		assert.NotZero(t, counts["after b→gray"], "gray requests after the rewrite")
 		assert.NotZero(t, counts["after a→"], "untagged requests of group a after the rewrite")
 	}()
-	backToBaseline(t, base, systemHeapSlack)
+	leakcheck.Check(t, base, systemHeapSlack)
 }
 
 // meterReader is the ManualReader of the MeterProvider the cardinality test
@@ -649,7 +651,7 @@ func TestFaultLaneCardinality(t *testing.T) {
 	// tags, are made on first use and stay (they are shared by every
 	// client of the process): a few KiB. The rest is systemHeapSlack's.
 	warmUp(t)
-	base := measure()
+	base := leakcheck.Take()
 	func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 75*time.Second)
 		defer cancel()
@@ -671,7 +673,7 @@ func TestFaultLaneCardinality(t *testing.T) {
 		snap := func() snapshot {
 			var rm metricdata.ResourceMetrics
 			require.NoError(t, reader.Collect(ctx, &rm))
-			s := snapshot{goroutines: runtime.NumGoroutine(), heap: liveHeap(), accepted: reg.accepted()}
+			s := snapshot{goroutines: runtime.NumGoroutine(), heap: leakcheck.LiveHeap(), accepted: reg.accepted()}
 			s.tags, s.series = attrValues(t, rm, resolver.DecisionMetric, resolver.AttrTag)
 			s.lanes, _ = attrValues(t, rm, ingress.DecisionsMetric, ingress.AttrLane)
 			return s
@@ -745,7 +747,7 @@ func TestFaultLaneCardinality(t *testing.T) {
 		t.Logf("5,000 distinct tags in %v, %d failed: %v", took5.Round(time.Millisecond), len(failed5), first(failed5, 3))
 		t.Logf("20,000 more in %v, %d failed: %v", took20.Round(time.Millisecond), len(failed20), first(failed20, 3))
 		t.Logf("live heap: %.2f MiB warm, %.2f MiB after 5k tags (%+.1f KiB), %.2f MiB after 20k more (%+.1f KiB)",
-			mib(warm.heap), mib(after5.heap), kib(after5.heap, warm.heap), mib(after20.heap), kib(after20.heap, warm.heap))
+			leakcheck.MiB(warm.heap), leakcheck.MiB(after5.heap), leakcheck.KiB(after5.heap, warm.heap), leakcheck.MiB(after20.heap), leakcheck.KiB(after20.heap, warm.heap))
 		t.Logf("goroutines: %d warm, %d after 5k, %d after 20k; connections accepted by the instances: %d warm, +%d for 5k, +%d for 20k",
 			warm.goroutines, after5.goroutines, after20.goroutines, warm.accepted, after5.accepted-warm.accepted, after20.accepted-after5.accepted)
 		t.Logf("%s: %d series, graylane.tag values %v (after 5k: %d series, %v; warm: %d, %v); %s graylane.lane values %v",
@@ -759,8 +761,8 @@ func TestFaultLaneCardinality(t *testing.T) {
 		// bytes) would add more than 730 KiB; 256 KiB is 18 bytes per tag.
 		// Between two measurements of the same idle System, the heap moved
 		// by under 30 KiB.
-		assert.Less(t, kib(after20.heap, after5.heap), 256.0, "the live heap grows with the number of tags")
-		assert.Less(t, kib(after5.heap, warm.heap), 256.0, "the live heap grows with the number of tags")
+		assert.Less(t, leakcheck.KiB(after20.heap, after5.heap), 256.0, "the live heap grows with the number of tags")
+		assert.Less(t, leakcheck.KiB(after5.heap, warm.heap), 256.0, "the live heap grows with the number of tags")
 		// Connections and goroutines: what the load needs, whatever the
 		// tags. Clients keep their connections; the second run, four times
 		// longer, needs no more of them than the first.
@@ -774,7 +776,7 @@ func TestFaultLaneCardinality(t *testing.T) {
 		assert.Equal(t, after5.series, after20.series, "%s series do not grow with the number of tags", resolver.DecisionMetric)
 		assert.LessOrEqual(t, len(after20.lanes), 3+2, "graylane.lane values of the gateway")
 	}()
-	backToBaseline(t, base, systemHeapSlack)
+	leakcheck.Check(t, base, systemHeapSlack)
 }
 
 func keys(m map[string]bool) []string { return slices.Sorted(maps.Keys(m)) }

@@ -5,92 +5,23 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
-	"google.golang.org/grpc"
-	grpcbackoff "google.golang.org/grpc/backoff"
 
 	"github.com/graylane/graylane/examples/bookinfo/app"
+	"github.com/graylane/graylane/internal/etcdtest"
+	"github.com/graylane/graylane/internal/tcpproxy"
 	"github.com/graylane/graylane/receipt"
 	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/resolver/etcd"
 )
-
-// resources is the number of goroutines and the live heap at one moment.
-type resources struct {
-	goroutines int
-	heap       uint64
-}
-
-// liveHeap returns the heap in use after a full collection. The second
-// cycle frees what sync.Pools kept as victims of the first.
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
-
-// measure returns the goroutine count once it has stopped changing for
-// 50ms (within 2s: goroutines of an earlier test may still be ending), and
-// the live heap.
-func measure() resources {
-	n, since := runtime.NumGoroutine(), time.Now()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); <-tick.C {
-		if m := runtime.NumGoroutine(); m != n {
-			n, since = m, time.Now()
-		} else if time.Since(since) >= 50*time.Millisecond {
-			break
-		}
-	}
-	return resources{goroutines: n, heap: liveHeap()}
-}
-
-// backToBaseline waits, within 10s, for the goroutine count to return to
-// the baseline's, then checks the live heap against it with heapSlack.
-// Call it after everything the test started has been closed, outside the
-// function that held it, so that none of it is still reachable.
-func backToBaseline(t *testing.T, base resources, heapSlack uint64) {
-	t.Helper()
-	start := time.Now()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	n := runtime.NumGoroutine()
-	for deadline := start.Add(10 * time.Second); n > base.goroutines && time.Now().Before(deadline); n = runtime.NumGoroutine() {
-		<-tick.C
-	}
-	waited := time.Since(start)
-	heap := liveHeap()
-	t.Logf("goroutines %d before, %d after (back within %v); heap %.2f MiB before, %.2f MiB after (%+.1f KiB, slack %d KiB)",
-		base.goroutines, n, waited.Round(time.Millisecond), mib(base.heap), mib(heap), kib(heap, base.heap), heapSlack>>10)
-	if n > base.goroutines {
-		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines left over:\n%s", n-base.goroutines, buf[:runtime.Stack(buf, true)])
-	}
-	assert.LessOrEqual(t, heap, base.heap+heapSlack, "live heap did not return to the baseline")
-}
-
-func mib(b uint64) float64 { return float64(b) / (1 << 20) }
-
-// kib returns a-b in KiB, signed.
-func kib(a, b uint64) float64 { return (float64(a) - float64(b)) / 1024 }
 
 // startFaultSystem runs the demo as startSystem does, without an admin
 // page, with its instances registered through a crashRegistry over
@@ -172,9 +103,9 @@ func warmUp(t *testing.T) {
 // of etcd, protobuf descriptors, the etcd client's gRPC resolver).
 func warmUpEtcd(t *testing.T) {
 	warmEtcdOnce.Do(func() {
-		srv := startEtcd(t)
-		defer srv.close()
-		client, err := newEtcdClient(srv.endpoint())
+		srv := etcdtest.Start(t)
+		defer srv.Close()
+		client, err := etcdtest.NewClient(srv.Endpoint())
 		require.NoError(t, err)
 		defer client.Close()
 		reg, err := etcd.New(client, etcd.WithLogger(slog.New(slog.DiscardHandler)))
@@ -189,20 +120,6 @@ func warmUpEtcd(t *testing.T) {
 		defer w.Close()
 		_, err = w.Next(ctx)
 		require.NoError(t, err)
-	})
-}
-
-// newEtcdClient returns an etcd client of endpoint that reconnects quickly
-// once etcd is back, as a client tuned for discovery would.
-func newEtcdClient(endpoint string) (*clientv3.Client, error) {
-	return clientv3.New(clientv3.Config{
-		Endpoints:   []string{endpoint},
-		DialTimeout: 2 * time.Second,
-		Logger:      zap.NewNop(),
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           grpcbackoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond},
-			MinConnectTimeout: 2 * time.Second,
-		})},
 	})
 }
 
@@ -349,27 +266,27 @@ type crashRegistry struct {
 	resolver.Registry
 
 	mu     sync.Mutex
-	fronts map[string]*front // by instance name
+	fronts map[string]*tcpproxy.Proxy // by instance name
 }
 
 func newCrashRegistry(inner resolver.Registry) *crashRegistry {
-	return &crashRegistry{Registry: inner, fronts: map[string]*front{}}
+	return &crashRegistry{Registry: inner, fronts: map[string]*tcpproxy.Proxy{}}
 }
 
 func (r *crashRegistry) Register(ctx context.Context, inst resolver.Instance) (resolver.Registration, error) {
-	f, err := newFront(inst.Addr)
+	f, err := tcpproxy.New(inst.Addr)
 	if err != nil {
 		return nil, err
 	}
-	inst.Addr = f.lis.Addr().String()
+	inst.Addr = f.Addr()
 	reg, err := r.Registry.Register(ctx, inst)
 	if err != nil {
-		f.close()
+		f.Close()
 		return nil, err
 	}
 	r.mu.Lock()
 	if old := r.fronts[inst.Name]; old != nil {
-		old.close()
+		old.Close()
 	}
 	r.fronts[inst.Name] = f
 	r.mu.Unlock()
@@ -384,7 +301,7 @@ func (r *crashRegistry) crash(t *testing.T, names ...string) {
 	for _, n := range names {
 		f := r.fronts[n]
 		require.NotNil(t, f, "no instance %q", n)
-		f.crash()
+		f.Crash()
 	}
 }
 
@@ -394,7 +311,7 @@ func (r *crashRegistry) accepted() int64 {
 	defer r.mu.Unlock()
 	var n int64
 	for _, f := range r.fronts {
-		n += f.accepted.Load()
+		n += f.Accepted()
 	}
 	return n
 }
@@ -404,7 +321,7 @@ func (r *crashRegistry) cut() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, f := range r.fronts {
-		f.cutConns()
+		f.Reset()
 	}
 }
 
@@ -413,160 +330,9 @@ func (r *crashRegistry) close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, f := range r.fronts {
-		f.close()
+		f.Close()
 	}
 }
-
-// front forwards the TCP connections it accepts to an instance.
-type front struct {
-	lis      net.Listener
-	target   string
-	accepted atomic.Int64
-	wg       sync.WaitGroup
-
-	mu      sync.Mutex
-	crashed bool
-	conns   map[net.Conn]struct{}
-}
-
-func newFront(target string) (*front, error) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	f := &front{lis: lis, target: target, conns: map[net.Conn]struct{}{}}
-	f.wg.Add(1)
-	go f.serve()
-	return f, nil
-}
-
-func (f *front) serve() {
-	defer f.wg.Done()
-	for {
-		in, err := f.lis.Accept()
-		if err != nil {
-			return
-		}
-		f.accepted.Add(1)
-		out, err := net.Dial("tcp", f.target)
-		f.mu.Lock()
-		if err != nil || f.crashed {
-			f.mu.Unlock()
-			in.Close()
-			if out != nil {
-				out.Close()
-			}
-			continue
-		}
-		f.conns[in], f.conns[out] = struct{}{}, struct{}{}
-		f.wg.Add(2)
-		f.mu.Unlock()
-		go f.pipe(in, out)
-		go f.pipe(out, in)
-	}
-}
-
-func (f *front) pipe(dst, src net.Conn) {
-	defer f.wg.Done()
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
-	f.mu.Lock()
-	delete(f.conns, dst)
-	delete(f.conns, src)
-	f.mu.Unlock()
-}
-
-// crash closes the listener, so that new connections are refused, and
-// cuts every connection.
-func (f *front) crash() {
-	f.lis.Close()
-	f.mu.Lock()
-	f.crashed = true
-	f.mu.Unlock()
-	f.cutConns()
-}
-
-// cutConns closes every connection the front forwards.
-func (f *front) cutConns() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for c := range f.conns {
-		c.Close()
-	}
-}
-
-func (f *front) close() {
-	f.crash()
-	f.wg.Wait()
-}
-
-// etcdServer is an embedded single-member etcd on loopback that a test
-// can stop and start again on the same data directory and ports. Clients
-// reach it through a front, so that stopping it looks to them like the
-// death of an etcd process: their connections break at once.
-type etcdServer struct {
-	t      *testing.T
-	dir    string
-	client url.URL
-	peer   url.URL
-	front  *front
-	e      *embed.Etcd
-}
-
-func startEtcd(t *testing.T) *etcdServer {
-	t.Helper()
-	s := &etcdServer{
-		t:      t,
-		dir:    t.TempDir(),
-		client: url.URL{Scheme: "http", Host: freeAddr(t)},
-		peer:   url.URL{Scheme: "http", Host: freeAddr(t)},
-	}
-	s.start()
-	f, err := newFront(s.client.Host)
-	require.NoError(t, err)
-	s.front = f
-	return s
-}
-
-func (s *etcdServer) start() {
-	s.t.Helper()
-	require.Nil(s.t, s.e, "etcd is running")
-	cfg := embed.NewConfig()
-	cfg.Name = "bookinfo-fault"
-	cfg.Dir = s.dir
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{s.client}, []url.URL{s.client}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{s.peer}, []url.URL{s.peer}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	e, err := embed.StartEtcd(cfg)
-	require.NoError(s.t, err)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(defaultTestTimeout):
-		e.Close()
-		s.t.Fatal("etcd did not become ready")
-	}
-	s.e = e
-}
-
-// stop stops etcd, cutting its clients' connections first.
-func (s *etcdServer) stop() {
-	s.front.cutConns()
-	if s.e != nil {
-		s.e.Close()
-		s.e = nil
-	}
-}
-
-// close stops etcd and its front.
-func (s *etcdServer) close() {
-	s.stop()
-	s.front.close()
-}
-
-// endpoint is where clients reach etcd.
-func (s *etcdServer) endpoint() string { return s.front.lis.Addr().String() }
 
 // logEvents is a slog.Handler that hands the messages it receives that
 // contain a word to a test, so that it can wait for an event the System

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,15 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/graylane/graylane/examples/bookinfo/loadgen"
+	"github.com/graylane/graylane/internal/etcdtest"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer lis.Close()
-	return lis.Addr().String()
-}
 
 // proc is one process of the demo.
 type proc struct {
@@ -97,12 +89,12 @@ func TestMultiProcess(t *testing.T) {
 	require.NoError(t, build.Run(), "building the demo")
 
 	const ttl = 2 * time.Second
-	etcdAddr := freeAddr(t)
+	etcdAddr := etcdtest.FreeAddr(t)
 	f := &fleetProcs{t: t, bin: bin, args: []string{"-log-level", "warn", "-lease-ttl", ttl.String()}}
 	defer f.stopAll()
-	gw := freeAddr(t)
+	gw := etcdtest.FreeAddr(t)
 	f.start("gateway", "-deployment", "gateway", "-gateway-addr", gw,
-		"-registry", "embedded-etcd", "-etcd-client-addr", etcdAddr, "-etcd-peer-addr", freeAddr(t), "-etcd-dir", t.TempDir())
+		"-registry", "embedded-etcd", "-etcd-client-addr", etcdAddr, "-etcd-peer-addr", etcdtest.FreeAddr(t), "-etcd-dir", t.TempDir())
 	reg := []string{"-registry", "etcd://" + etcdAddr}
 	for _, d := range []string{"productpage-v1", "details-v1", "reviews-v1", "ratings-v1"} {
 		f.start(d, append(reg, "-deployment", d)...)

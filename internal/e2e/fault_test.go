@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"net"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -18,66 +17,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/graylane/graylane/grpcmw"
+	"github.com/graylane/graylane/internal/leakcheck"
 	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/tag"
 )
-
-// resources is the number of goroutines and the live heap at one moment.
-type resources struct {
-	goroutines int
-	heap       uint64
-}
-
-// liveHeap returns the heap in use after a full collection. The second
-// cycle frees what sync.Pools kept as victims of the first.
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
-
-// measure returns the goroutine count once it has stopped changing for
-// 50ms (within 2s: goroutines of an earlier test may still be ending), and
-// the live heap.
-func measure() resources {
-	n, since := runtime.NumGoroutine(), time.Now()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); <-tick.C {
-		if m := runtime.NumGoroutine(); m != n {
-			n, since = m, time.Now()
-		} else if time.Since(since) >= 50*time.Millisecond {
-			break
-		}
-	}
-	return resources{goroutines: n, heap: liveHeap()}
-}
-
-// backToBaseline waits, within 10s, for the goroutine count to return to
-// the baseline's, then checks the live heap against it with heapSlack.
-func backToBaseline(t *testing.T, base resources, heapSlack uint64) {
-	t.Helper()
-	start := time.Now()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	n := runtime.NumGoroutine()
-	for deadline := start.Add(10 * time.Second); n > base.goroutines && time.Now().Before(deadline); n = runtime.NumGoroutine() {
-		<-tick.C
-	}
-	waited := time.Since(start)
-	heap := liveHeap()
-	t.Logf("goroutines %d before, %d after (returned within %v); heap %.2f MiB before, %.2f MiB after (%+.1f KiB, slack %d KiB)",
-		base.goroutines, n, waited.Round(time.Millisecond), mib(base.heap), mib(heap), (float64(heap)-float64(base.heap))/1024, heapSlack>>10)
-	if n > base.goroutines {
-		buf := make([]byte, 1<<20)
-		t.Errorf("%d goroutines left over:\n%s", n-base.goroutines, buf[:runtime.Stack(buf, true)])
-	}
-	assert.LessOrEqual(t, heap, base.heap+heapSlack, "live heap did not return to the baseline")
-}
-
-func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 
 // streamer is one instance of a gRPC service: UnaryCall answers with its
 // name and the fallback reason it was reached with; StreamingOutputCall
@@ -161,7 +104,7 @@ func TestFaultInstanceCrashMidStream(t *testing.T) {
 	// its process, under 10 KiB on later runs. The test makes about a
 	// thousand calls: keeping 512 bytes of each would exceed 512 KiB.
 	const heapSlack = 512 << 10
-	base := measure()
+	base := leakcheck.Take()
 	func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -344,5 +287,5 @@ func TestFaultInstanceCrashMidStream(t *testing.T) {
 		assert.LessOrEqual(t, failedLoad, inFlight, "only calls in flight at the crash may fail")
 		assert.Less(t, firstFallback, time.Second, "gray falls back at once")
 	}()
-	backToBaseline(t, base, heapSlack)
+	leakcheck.Check(t, base, heapSlack)
 }

@@ -3,10 +3,7 @@ package etcd_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -14,15 +11,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/goleak"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-	"google.golang.org/grpc"
-	grpcbackoff "google.golang.org/grpc/backoff"
 
+	"github.com/graylane/graylane/internal/etcdtest"
+	"github.com/graylane/graylane/internal/tcpproxy"
 	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/resolver/etcd"
 	"github.com/graylane/graylane/tag"
@@ -37,99 +31,25 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// server is an embedded single-member etcd on loopback, which a test can
-// stop and start again on the same data directory and ports. Clients reach
-// it through a proxy, so that stopping it looks to them like the death of
-// an etcd process: their connections break at once (embed's own Close
-// drains client streams gracefully for several seconds first).
-type server struct {
-	t      testing.TB
-	dir    string
-	client url.URL
-	peer   url.URL
-	front  *proxy
-	e      *embed.Etcd
-}
-
-// freePort returns a loopback address with a port nobody listens on.
-func freePort(t testing.TB) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := lis.Addr().String()
-	require.NoError(t, lis.Close())
-	return addr
-}
-
-func startServer(t testing.TB) *server {
-	t.Helper()
-	s := &server{
-		t:      t,
-		dir:    t.TempDir(),
-		client: url.URL{Scheme: "http", Host: freePort(t)},
-		peer:   url.URL{Scheme: "http", Host: freePort(t)},
-	}
-	s.start()
-	t.Cleanup(s.stop)
-	s.front = newProxy(t, s.client.Host)
-	return s
-}
-
-func (s *server) start() {
-	s.t.Helper()
-	require.Nil(s.t, s.e, "already running")
-	cfg := embed.NewConfig()
-	cfg.Name = "graylane-test"
-	cfg.Dir = s.dir
-	// Errors only, into the test's log: shown when a test fails or with -v.
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zaptest.NewLogger(s.t, zaptest.Level(zap.ErrorLevel)))
-	cfg.ListenClientUrls = []url.URL{s.client}
-	cfg.AdvertiseClientUrls = []url.URL{s.client}
-	cfg.ListenPeerUrls = []url.URL{s.peer}
-	cfg.AdvertisePeerUrls = []url.URL{s.peer}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	e, err := embed.StartEtcd(cfg)
-	require.NoError(s.t, err)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(defaultTestTimeout):
-		e.Close()
-		s.t.Fatal("etcd did not become ready")
-	}
-	s.e = e
-}
-
-// stop stops etcd, breaking its clients' connections first.
-func (s *server) stop() {
-	if s.front != nil {
-		s.front.reset()
-	}
-	if s.e != nil {
-		s.e.Close()
-		s.e = nil
-	}
-}
-
-// endpoint is where clients reach etcd.
-func (s *server) endpoint() string { return s.front.addr() }
-
 // newClient returns an etcd client of endpoint, closed when the test ends.
 // It reconnects quickly once etcd is back, as a production client tuned
 // for discovery would.
 func newClient(t testing.TB, endpoint string) *clientv3.Client {
 	t.Helper()
-	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{endpoint},
-		DialTimeout: 2 * time.Second,
-		Logger:      zap.NewNop(),
-		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
-			Backoff:           grpcbackoff.Config{BaseDelay: 50 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 500 * time.Millisecond},
-			MinConnectTimeout: 2 * time.Second,
-		})},
-	})
+	c, err := etcdtest.NewClient(endpoint)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// newProxy returns a proxy to target, closed when the test ends: a link
+// between one process and etcd that the test can cut.
+func newProxy(t testing.TB, target string) *tcpproxy.Proxy {
+	t.Helper()
+	p, err := tcpproxy.New(target)
+	require.NoError(t, err)
+	t.Cleanup(p.Close)
+	return p
 }
 
 // logSink records the registry's log lines; a failed test prints them.
@@ -237,98 +157,6 @@ func (m *metrics) value(t testing.TB, name string) (int64, bool) {
 		}
 	}
 	return 0, false
-}
-
-// proxy forwards TCP connections to target until cut: then it closes every
-// connection and refuses new ones, as a network partition between one
-// process and etcd would, while etcd keeps serving everyone else.
-type proxy struct {
-	lis    net.Listener
-	target string
-	wg     sync.WaitGroup
-
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]struct{}
-}
-
-func newProxy(t testing.TB, target string) *proxy {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &proxy{lis: lis, target: target, conns: map[net.Conn]struct{}{}}
-	p.wg.Add(1)
-	go p.serve()
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *proxy) addr() string { return p.lis.Addr().String() }
-
-func (p *proxy) serve() {
-	defer p.wg.Done()
-	for {
-		in, err := p.lis.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.cut {
-			p.mu.Unlock()
-			in.Close()
-			continue
-		}
-		out, err := net.Dial("tcp", p.target)
-		if err != nil {
-			p.mu.Unlock()
-			in.Close()
-			continue
-		}
-		p.conns[in], p.conns[out] = struct{}{}, struct{}{}
-		p.wg.Add(2)
-		p.mu.Unlock()
-		pipe := func(dst, src net.Conn) {
-			defer p.wg.Done()
-			io.Copy(dst, src)
-			dst.Close()
-			src.Close()
-			p.mu.Lock()
-			delete(p.conns, dst)
-			delete(p.conns, src)
-			p.mu.Unlock()
-		}
-		go pipe(in, out)
-		go pipe(out, in)
-	}
-}
-
-// setCut cuts the link (closing every connection) or restores it.
-func (p *proxy) setCut(cut bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = cut
-	if cut {
-		p.resetLocked()
-	}
-}
-
-// reset closes every connection; new ones are forwarded as before.
-func (p *proxy) reset() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.resetLocked()
-}
-
-func (p *proxy) resetLocked() {
-	for c := range p.conns {
-		c.Close()
-	}
-}
-
-func (p *proxy) close() {
-	p.lis.Close()
-	p.setCut(true)
-	p.wg.Wait()
 }
 
 // inst returns an instance of service at addr in lane ("" for base).

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/graylane/graylane/internal/etcdtest"
 	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/resolver/etcd"
 )
@@ -49,12 +50,12 @@ func gauge(t testing.TB, m *metrics) int64 {
 // after the restart reaches the existing client.
 func TestOutage(t *testing.T) {
 	ctx := context.Background()
-	srv := startServer(t)
-	prodClient := newClient(t, srv.endpoint())
+	srv := etcdtest.Start(t)
+	prodClient := newClient(t, srv.Endpoint())
 	prodReg, prodLogs := newRegistry(t, prodClient, etcd.WithTTL(testTTL))
-	grayReg, grayLogs := newRegistry(t, newClient(t, srv.endpoint()), etcd.WithTTL(testTTL))
+	grayReg, grayLogs := newRegistry(t, newClient(t, srv.Endpoint()), etcd.WithTTL(testTTL))
 	m := newMetrics(t)
-	clients, logs := newRegistry(t, newClient(t, srv.endpoint()), etcd.WithTTL(testTTL), etcd.WithMeterProvider(m.mp))
+	clients, logs := newRegistry(t, newClient(t, srv.Endpoint()), etcd.WithTTL(testTTL), etcd.WithMeterProvider(m.mp))
 
 	prod, gray := startBackend(t, "prod"), startBackend(t, "gray")
 	_, err := prodReg.Register(ctx, prod.instance("svc", ""))
@@ -85,7 +86,7 @@ func TestOutage(t *testing.T) {
 
 	// Outage.
 	stopped := time.Now()
-	srv.stop()
+	srv.Stop()
 	detected := pollUntil(t, defaultTestTimeout, "outage reported", func() bool { return gauge(t, m) == 0 })
 	t.Logf("outage reported %v after etcd stopped", detected.Round(time.Millisecond))
 	outages, _ = m.value(t, etcd.OutagesMetric)
@@ -107,7 +108,7 @@ func TestOutage(t *testing.T) {
 	outage := time.Since(stopped)
 
 	// Recovery, with nothing restarted but etcd.
-	srv.start()
+	srv.Restart()
 	back := pollUntil(t, defaultTestTimeout, "recovery reported", func() bool { return gauge(t, m) == 1 })
 	t.Logf("etcd down %v (TTL %v); recovery reported %v after the restart", outage.Round(time.Millisecond), testTTL, back.Round(time.Millisecond))
 	assert.Equal(t, 1, logs.count(slog.LevelInfo, "registry reachable again"))
@@ -146,11 +147,11 @@ func TestOutage(t *testing.T) {
 // own, and the lane serves again.
 func TestPartition(t *testing.T) {
 	ctx := context.Background()
-	srv := startServer(t)
-	link := newProxy(t, srv.endpoint())
+	srv := etcdtest.Start(t)
+	link := newProxy(t, srv.Endpoint())
 	m := newMetrics(t)
-	cutOff, logs := newRegistry(t, newClient(t, link.addr()), etcd.WithTTL(testTTL), etcd.WithMeterProvider(m.mp))
-	clients, _ := newRegistry(t, newClient(t, srv.endpoint()))
+	cutOff, logs := newRegistry(t, newClient(t, link.Addr()), etcd.WithTTL(testTTL), etcd.WithMeterProvider(m.mp))
+	clients, _ := newRegistry(t, newClient(t, srv.Endpoint()))
 
 	prod, gray := startBackend(t, "prod"), startBackend(t, "gray")
 	_, err := clients.Register(ctx, prod.instance("svc", ""))
@@ -164,7 +165,7 @@ func TestPartition(t *testing.T) {
 	defer own.Close()
 	waitFor(t, own, defaultTestTimeout, "own view", func(s []resolver.Instance) bool { return len(s) == 2 })
 
-	link.setCut(true)
+	link.SetCut(true)
 	r, took := eventually(t, client, "gray", testTTL+time.Second, "gray's lease expired", servedBy("prod"))
 	assert.Equal(t, "noinstances", r.reason)
 	t.Logf("gray left the lane %v after the cut (TTL %v)", took.Round(time.Millisecond), testTTL)
@@ -174,7 +175,7 @@ func TestPartition(t *testing.T) {
 	cancel()
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "the cut-off process keeps its last set")
 
-	link.setCut(false)
+	link.SetCut(false)
 	_, took = eventually(t, client, "gray", defaultTestTimeout, "gray registered again", servedBy("gray"))
 	t.Logf("gray back in its lane %v after the link was restored", took.Round(time.Millisecond))
 	pollUntil(t, defaultTestTimeout, "recovery reported", func() bool { return gauge(t, m) == 1 })

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/graylane/graylane/grpcmw"
+	"github.com/graylane/graylane/internal/etcdtest"
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/resolver/etcd"
@@ -131,9 +132,9 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 // connection, picker.
 func TestChangePropagation(t *testing.T) {
 	ctx := context.Background()
-	srv := startServer(t)
-	servers, _ := newRegistry(t, newClient(t, srv.endpoint()))
-	clients, _ := newRegistry(t, newClient(t, srv.endpoint()))
+	srv := etcdtest.Start(t)
+	servers, _ := newRegistry(t, newClient(t, srv.Endpoint()))
+	clients, _ := newRegistry(t, newClient(t, srv.Endpoint()))
 
 	prod := startBackend(t, "prod")
 	_, err := servers.Register(ctx, prod.instance("svc", ""))
@@ -167,10 +168,10 @@ func TestChangePropagation(t *testing.T) {
 // with reason noinstances, without a failed call.
 func TestAbandonFallsBack(t *testing.T) {
 	ctx := context.Background()
-	srv := startServer(t)
-	prodReg, _ := newRegistry(t, newClient(t, srv.endpoint()))
-	grayReg, _ := newRegistry(t, newClient(t, srv.endpoint()), etcd.WithTTL(testTTL))
-	clients, _ := newRegistry(t, newClient(t, srv.endpoint()))
+	srv := etcdtest.Start(t)
+	prodReg, _ := newRegistry(t, newClient(t, srv.Endpoint()))
+	grayReg, _ := newRegistry(t, newClient(t, srv.Endpoint()), etcd.WithTTL(testTTL))
+	clients, _ := newRegistry(t, newClient(t, srv.Endpoint()))
 
 	prod, gray := startBackend(t, "prod"), startBackend(t, "gray")
 	_, err := prodReg.Register(ctx, prod.instance("svc", ""))

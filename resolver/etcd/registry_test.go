@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/graylane/graylane/internal/etcdtest"
 	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/resolver/etcd"
 	"github.com/graylane/graylane/tag"
@@ -33,10 +34,10 @@ func raw(t testing.TB, c *clientv3.Client, key string) (string, clientv3.LeaseID
 
 func TestRegisterRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	srv := startServer(t)
-	client := newClient(t, srv.endpoint())
+	srv := etcdtest.Start(t)
+	client := newClient(t, srv.Endpoint())
 	reg, _ := newRegistry(t, client)
-	other, _ := newRegistry(t, newClient(t, srv.endpoint())) // another process
+	other, _ := newRegistry(t, newClient(t, srv.Endpoint())) // another process
 
 	w, err := other.Watch(ctx, "reviews")
 	require.NoError(t, err)
@@ -100,8 +101,8 @@ func TestRegisterRoundTrip(t *testing.T) {
 
 func TestRegisterErrors(t *testing.T) {
 	ctx := context.Background()
-	srv := startServer(t)
-	client := newClient(t, srv.endpoint())
+	srv := etcdtest.Start(t)
+	client := newClient(t, srv.Endpoint())
 	reg, _ := newRegistry(t, client, etcd.WithPrefix("/custom"), etcd.WithTTL(2500*time.Millisecond))
 
 	bad := resolver.Instance{Service: "bad name", Addr: "10.0.0.1:80"}
@@ -163,8 +164,8 @@ func TestOptions(t *testing.T) {
 	_, err = etcd.Dial(nil)
 	assert.ErrorContains(t, err, "no endpoint")
 
-	srv := startServer(t)
-	client := newClient(t, srv.endpoint())
+	srv := etcdtest.Start(t)
+	client := newClient(t, srv.Endpoint())
 	for _, tt := range []struct {
 		opt  etcd.Option
 		want string
@@ -180,8 +181,8 @@ func TestOptions(t *testing.T) {
 
 func TestDial(t *testing.T) {
 	ctx := context.Background()
-	srv := startServer(t)
-	reg, err := etcd.Dial([]string{srv.endpoint()}, etcd.WithLogger(slog.New(&logSink{})))
+	srv := etcdtest.Start(t)
+	reg, err := etcd.Dial([]string{srv.Endpoint()}, etcd.WithLogger(slog.New(&logSink{})))
 	require.NoError(t, err)
 	defer reg.Close()
 	w, err := reg.Watch(ctx, "svc")
@@ -196,8 +197,8 @@ func TestDial(t *testing.T) {
 
 func TestWatch(t *testing.T) {
 	ctx := context.Background()
-	srv := startServer(t)
-	client := newClient(t, srv.endpoint())
+	srv := etcdtest.Start(t)
+	client := newClient(t, srv.Endpoint())
 	reg, _ := newRegistry(t, client)
 
 	for _, a := range []string{"10.0.0.3:80", "10.0.0.1:80", "10.0.0.2:80"} {
@@ -268,7 +269,7 @@ func TestWatch(t *testing.T) {
 			"10.0.3.9:80/prod/serving", "[fd00::1]:8080/prod/serving"}, extra)
 
 		// A new watcher reads the same from etcd.
-		fresh, _ := newRegistry(t, newClient(t, srv.endpoint()))
+		fresh, _ := newRegistry(t, newClient(t, srv.Endpoint()))
 		w2, err := fresh.Watch(ctx, "svc")
 		require.NoError(t, err)
 		defer w2.Close()
@@ -303,8 +304,8 @@ func TestWatch(t *testing.T) {
 // TestCloseRevokes: Close deletes every instance of the Registry at once.
 func TestCloseRevokes(t *testing.T) {
 	ctx := context.Background()
-	srv := startServer(t)
-	client := newClient(t, srv.endpoint())
+	srv := etcdtest.Start(t)
+	client := newClient(t, srv.Endpoint())
 	reg, _ := newRegistry(t, client)
 	for _, a := range []string{"10.0.0.1:80", "10.0.0.2:80"} {
 		_, err := reg.Register(ctx, inst("svc", a, ""))
@@ -323,10 +324,10 @@ func TestCloseRevokes(t *testing.T) {
 // other processes' sets within the TTL.
 func TestLeaseExpiry(t *testing.T) {
 	ctx := context.Background()
-	srv := startServer(t)
-	client := newClient(t, srv.endpoint())
+	srv := etcdtest.Start(t)
+	client := newClient(t, srv.Endpoint())
 	crashing, _ := newRegistry(t, client, etcd.WithTTL(testTTL))
-	watching, _ := newRegistry(t, newClient(t, srv.endpoint()))
+	watching, _ := newRegistry(t, newClient(t, srv.Endpoint()))
 
 	w, err := watching.Watch(ctx, "svc")
 	require.NoError(t, err)
@@ -346,11 +347,11 @@ func TestLeaseExpiry(t *testing.T) {
 // Registry puts its instances again under a new lease.
 func TestReregisterAfterRevoke(t *testing.T) {
 	ctx := context.Background()
-	srv := startServer(t)
-	client := newClient(t, srv.endpoint())
+	srv := etcdtest.Start(t)
+	client := newClient(t, srv.Endpoint())
 	m := newMetrics(t)
 	reg, logs := newRegistry(t, client, etcd.WithTTL(testTTL), etcd.WithMeterProvider(m.mp))
-	watching, _ := newRegistry(t, newClient(t, srv.endpoint()))
+	watching, _ := newRegistry(t, newClient(t, srv.Endpoint()))
 	w, err := watching.Watch(ctx, "svc")
 	require.NoError(t, err)
 	defer w.Close()
@@ -394,17 +395,17 @@ func TestReregisterAfterRevoke(t *testing.T) {
 // failed registration undone.
 func TestWritesDuringOutage(t *testing.T) {
 	ctx := context.Background()
-	srv := startServer(t)
-	link := newProxy(t, srv.endpoint())
-	direct := newClient(t, srv.endpoint())
-	reg, _ := newRegistry(t, newClient(t, link.addr())) // default TTL: the lease outlives the cut
+	srv := etcdtest.Start(t)
+	link := newProxy(t, srv.Endpoint())
+	direct := newClient(t, srv.Endpoint())
+	reg, _ := newRegistry(t, newClient(t, link.Addr())) // default TTL: the lease outlives the cut
 
 	a, err := reg.Register(ctx, inst("svc", "10.0.0.1:80", "gray"))
 	require.NoError(t, err)
 	b, err := reg.Register(ctx, inst("svc", "10.0.0.2:80", ""))
 	require.NoError(t, err)
 
-	link.setCut(true)
+	link.SetCut(true)
 	short := func() context.Context {
 		c, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		t.Cleanup(cancel)
@@ -420,7 +421,7 @@ func TestWritesDuringOutage(t *testing.T) {
 	value, _ := raw(t, direct, "/graylane/services/svc/10.0.0.1:80")
 	assert.NotEmpty(t, value, "etcd did not hear of the deregistration")
 
-	link.setCut(false)
+	link.SetCut(false)
 	pollUntil(t, defaultTestTimeout, "deregistration done in the background", func() bool {
 		v, _ := raw(t, direct, "/graylane/services/svc/10.0.0.1:80")
 		return v == ""
@@ -438,8 +439,8 @@ func TestWritesDuringOutage(t *testing.T) {
 
 func TestConcurrent(t *testing.T) {
 	ctx := context.Background()
-	srv := startServer(t)
-	client := newClient(t, srv.endpoint())
+	srv := etcdtest.Start(t)
+	client := newClient(t, srv.Endpoint())
 	reg, _ := newRegistry(t, client)
 	const workers, each = 4, 20
 	var writers, readers sync.WaitGroup
