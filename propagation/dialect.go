@@ -354,24 +354,11 @@ func (p *Propagator) fromDialects(ctx context.Context, values valuesFunc, k *car
 // fromDialectHeader picks the tag out of the values of a dialect header,
 // with the rules of the tag header.
 func (p *Propagator) fromDialectHeader(ctx context.Context, d *dialectState, vals []string) tag.Tag {
-	var got tag.Tag
-	for _, v := range vals {
-		s := v
-		if d.form == formPolaris {
-			s = polarisLane(v)
-		}
-		t, ok := tag.Of(s)
-		if !ok {
-			p.stats.rejectDialect(ctx, d, rejectInvalid, v)
-			continue
-		}
-		if !got.IsZero() && got != t {
-			p.stats.rejectDialect(ctx, d, rejectAmbiguous, got.String()+","+v)
-			return tag.Tag{}
-		}
-		got = t
+	var lane func(string) string
+	if d.form == formPolaris {
+		lane = polarisLane
 	}
-	return got
+	return pickTag(vals, lane, func(r rejectReason, v string) { p.stats.rejectDialect(ctx, d, r, v) })
 }
 
 // polarisLane returns the lane of a Polaris stain label: "lane" as it is,

@@ -63,15 +63,27 @@ func (p *Propagator) read(ctx context.Context, values valuesFunc, k *carrierKeys
 
 // fromHeader picks the tag out of the values of the tag header.
 func (p *Propagator) fromHeader(ctx context.Context, vals []string) tag.Tag {
+	return pickTag(vals, nil, func(r rejectReason, v string) { p.stats.reject(ctx, SourceHeader, r, v) })
+}
+
+// pickTag returns the tag that the values of one header carry, each value
+// turned into a lane name by lane first when lane is not nil. An invalid
+// value is rejected and skipped; two valid values that differ make the tag
+// ambiguous: both are rejected, and there is no tag.
+func pickTag(vals []string, lane func(string) string, reject func(rejectReason, string)) tag.Tag {
 	var got tag.Tag
 	for _, v := range vals {
-		t, ok := tag.Of(v)
+		s := v
+		if lane != nil {
+			s = lane(v)
+		}
+		t, ok := tag.Of(s)
 		if !ok {
-			p.stats.reject(ctx, SourceHeader, rejectInvalid, v)
+			reject(rejectInvalid, v)
 			continue
 		}
 		if !got.IsZero() && got != t {
-			p.stats.reject(ctx, SourceHeader, rejectAmbiguous, got.String()+","+v)
+			reject(rejectAmbiguous, got.String()+","+v)
 			return tag.Tag{}
 		}
 		got = t
