@@ -182,11 +182,8 @@ func (s *sticky) key(r *http.Request) string {
 
 // holds reports whether the condition holds for the values of its name.
 func (c *cond) holdsFor(vals []string) bool {
-	switch c.op {
-	case OpPresent:
-		return len(vals) > 0
-	case OpAbsent:
-		return len(vals) == 0
+	if c.isPresence() {
+		return len(vals) > 0 == (c.op == OpPresent)
 	}
 	for _, v := range vals {
 		if c.test(v) {
@@ -217,7 +214,6 @@ func (c *cond) test(v string) bool {
 // holdsForCookies tests the cookies named c.name in the Cookie header
 // lines.
 func (c *cond) holdsForCookies(lines []string) bool {
-	found := false
 	for _, line := range lines {
 		if !strings.Contains(line, c.name) {
 			continue // names are not escaped: it is not in this line
@@ -228,20 +224,21 @@ func (c *cond) holdsForCookies(lines []string) bool {
 			if name != c.name {
 				continue
 			}
-			found = true
-			if c.op != OpPresent && c.op != OpAbsent && c.test(value) {
+			if c.isPresence() {
+				return c.op == OpPresent
+			}
+			if c.test(value) {
 				return true
 			}
 		}
 	}
-	switch c.op {
-	case OpPresent:
-		return found
-	case OpAbsent:
-		return !found
-	}
-	return false
+	return c.op == OpAbsent
 }
+
+// isPresence reports whether c tests only whether its name is there. The
+// holdsFor methods return c.op == OpPresent as soon as they find the name,
+// and c.op == OpAbsent when it is nowhere (false for every value test).
+func (c *cond) isPresence() bool { return c.op == OpPresent || c.op == OpAbsent }
 
 // nextCookie splits the first cookie off a Cookie header line: "a=1; b=2"
 // gives "a", "1", "b=2". A quoted value loses its quotes.
@@ -260,7 +257,6 @@ func nextCookie(line string) (name, value, rest string) {
 // space); a pair that does not decode, or holds a ';', is skipped, as
 // net/url does.
 func (c *cond) holdsForQuery(raw string) bool {
-	found := false
 	if !strings.Contains(raw, c.name) && strings.IndexByte(raw, '%') < 0 && strings.IndexByte(raw, '+') < 0 {
 		raw = "" // no escapes, and the name is nowhere
 	}
@@ -278,21 +274,14 @@ func (c *cond) holdsForQuery(raw string) bool {
 		if !ok || name != c.name {
 			continue
 		}
-		found = true
-		if c.op == OpPresent || c.op == OpAbsent {
-			break
+		if c.isPresence() {
+			return c.op == OpPresent
 		}
 		if value, ok = queryUnescape(value); ok && c.test(value) {
 			return true
 		}
 	}
-	switch c.op {
-	case OpPresent:
-		return found
-	case OpAbsent:
-		return !found
-	}
-	return false
+	return c.op == OpAbsent
 }
 
 // queryUnescape decodes s, allocating only when it holds an escape.

@@ -50,6 +50,8 @@ func TestMatchers(t *testing.T) {
 		{"cookie present missing", ingress.Match{Cookie: map[string]ingress.Condition{"beta": ingress.Present()}}, "GET", "/", hdr{"Cookie": {"betamax=1"}}, false},
 		{"cookie absent", ingress.Match{Cookie: map[string]ingress.Condition{"beta": ingress.Absent()}}, "GET", "/", hdr{"Cookie": {"a=1"}}, true},
 		{"cookie absent no header", ingress.Match{Cookie: map[string]ingress.Condition{"beta": ingress.Absent()}}, "GET", "/", nil, true},
+		{"cookie absent there", ingress.Match{Cookie: map[string]ingress.Condition{"beta": ingress.Absent()}}, "GET", "/", hdr{"Cookie": {"a=1; beta=0"}}, false},
+		{"cookie exact second of two", ingress.Match{Cookie: map[string]ingress.Condition{"beta": ingress.Exact("1")}}, "GET", "/", hdr{"Cookie": {"beta=0; beta=1"}}, true},
 		{"cookie malformed", ingress.Match{Cookie: map[string]ingress.Condition{"beta": ingress.Exact("1")}}, "GET", "/", hdr{"Cookie": {";;=;beta;;"}}, false},
 
 		// Query parameters.
@@ -62,6 +64,9 @@ func TestMatchers(t *testing.T) {
 		{"query present without value", ingress.Match{Query: map[string]ingress.Condition{"debug": ingress.Present()}}, "GET", "/?debug", nil, true},
 		{"query present missing", ingress.Match{Query: map[string]ingress.Condition{"debug": ingress.Present()}}, "GET", "/?debugger=1", nil, false},
 		{"query absent", ingress.Match{Query: map[string]ingress.Condition{"debug": ingress.Absent()}}, "GET", "/", nil, true},
+		{"query absent there", ingress.Match{Query: map[string]ingress.Condition{"debug": ingress.Absent()}}, "GET", "/?a=1&debug", nil, false},
+		{"query absent, escaped name there", ingress.Match{Query: map[string]ingress.Condition{"debug": ingress.Absent()}}, "GET", "/?de%62ug=1", nil, false},
+		{"query exact second of two", ingress.Match{Query: map[string]ingress.Condition{"debug": ingress.Exact("1")}}, "GET", "/?debug=0&debug=1", nil, true},
 		{"query bad escape skipped", ingress.Match{Query: map[string]ingress.Condition{"x": ingress.Exact("1")}}, "GET", "/?x=%zz&x=1", nil, true},
 		{"query semicolon pair skipped", ingress.Match{Query: map[string]ingress.Condition{"x": ingress.Exact("1;y=2")}}, "GET", "/?x=1;y=2", nil, false},
 
