@@ -364,3 +364,30 @@ func TestRouteReceiptOverHTTP(t *testing.T) {
 	resp.Body.Close()
 	assert.Empty(t, resp.Header.Get(receipt.Header))
 }
+
+// TestRouteFilter: a request that WithRouteFilter turns down is not routed,
+// even with a logical host that the registry knows: it goes to its URL as
+// it is. The others are routed.
+func TestRouteFilter(t *testing.T) {
+	reg := resolver.NewMemory()
+	defer reg.Close()
+	_, err := reg.Register(context.Background(), resolver.Instance{Service: "reviews", Addr: "127.0.0.1:9"})
+	require.NoError(t, err)
+	router := resolver.NewRouter(reg, nil)
+	defer router.Close()
+	hosts := make(chan string, 1)
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		hosts <- r.URL.Host
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+	})
+	tr := httpmw.NewTransport(base, httpmw.WithRouting(router),
+		httpmw.WithRouteFilter(func(r *http.Request) bool { return !strings.HasPrefix(r.URL.Path, "/outside/") }))
+	for path, want := range map[string]string{"/reviews/0": "127.0.0.1:9", "/outside/reviews/0": "reviews"} {
+		req, err := http.NewRequest(http.MethodGet, "http://reviews"+path, nil)
+		require.NoError(t, err)
+		resp, err := tr.RoundTrip(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, want, <-hosts, path)
+	}
+}

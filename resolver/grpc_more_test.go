@@ -3,7 +3,6 @@ package resolver_test
 import (
 	"context"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 
 	"github.com/graylane/graylane/fallback"
 	"github.com/graylane/graylane/resolver"
-	"github.com/graylane/graylane/tag"
 )
 
 // failingRegistry delivers the sets of an inner registry, then fails.
@@ -94,33 +92,6 @@ func TestDynamicPolicyGRPC(t *testing.T) {
 	eventually(t, "loose again", func() result { return call(client, "gray") }, servedBy("prod"))
 }
 
-// slowListener hands each accepted connection over after a delay: the
-// instance stays connecting that long.
-type slowListener struct {
-	net.Listener
-	delay time.Duration
-}
-
-func (l slowListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		time.Sleep(l.delay) // the fault being injected: a slow handshake
-	}
-	return c, err
-}
-
-func startSlow(t *testing.T, f *fleet, lane, name string, delay time.Duration) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	in := &instance{f: f, name: name, service: "svc"}
-	in.srv = grpc.NewServer()
-	testgrpc.RegisterTestServiceServer(in.srv, in)
-	go in.srv.Serve(slowListener{lis, delay})
-	t.Cleanup(in.srv.Stop)
-	_, err = f.reg.Register(context.Background(), resolver.Instance{Service: "svc", Addr: lis.Addr().String(), Name: name, Tag: tag.MustParse(lane)})
-	require.NoError(t, err)
-}
-
 // TestFailoverTimeout: a lane that is still connecting is waited for up to
 // the failover timeout; with the default of 0 the call falls back at once.
 func TestFailoverTimeout(t *testing.T) {
@@ -132,7 +103,7 @@ func TestFailoverTimeout(t *testing.T) {
 		require.NoError(t, err)
 		client := f.dial("svc", policy)
 		require.Equal(t, "prod", call(client, "").served) // the channel is up
-		startSlow(t, f, "gray", "slow-gray", delay)
+		f.startSlow("svc", "gray", "slow-gray", 0, delay)
 		start := time.Now()
 		// Until the balancer hears of the new instance, calls go to prod
 		// (noinstances); from then on they wait for it.
@@ -146,7 +117,7 @@ func TestFailoverTimeout(t *testing.T) {
 		f.start("svc", "", "prod", 0)
 		client := f.dial("svc", nil)
 		require.Equal(t, "prod", call(client, "").served)
-		startSlow(t, f, "gray", "slow-gray", delay)
+		f.startSlow("svc", "gray", "slow-gray", 0, delay)
 		r := eventually(t, "gray seen connecting", func() result { return call(client, "gray") },
 			func(r result) bool { return r.reason == "unavailable" })
 		assert.Equal(t, "prod", r.served)
@@ -159,8 +130,44 @@ func TestFailoverTimeout(t *testing.T) {
 		require.NoError(t, err)
 		client := f.dial("svc", policy)
 		require.Equal(t, "prod", call(client, "").served)
-		startSlow(t, f, "gray", "slow-gray", 5*time.Second)
+		f.startSlow("svc", "gray", "slow-gray", 0, time.Second)
 		r := eventually(t, "timeout", func() result { return call(client, "gray") }, func(r result) bool { return r.reason == "unavailable" })
 		assert.Equal(t, "prod", r.served)
 	})
+}
+
+// TestLaneWakeTimeout: the first call for a parked lane wakes it and waits
+// up to the wake timeout for a connection. When the lane's handshake takes
+// longer than that, the call falls back ("unavailable") while the lane
+// reconnects, and the lane serves again once it has.
+func TestLaneWakeTimeout(t *testing.T) {
+	const handshake = 300 * time.Millisecond
+	for _, c := range []struct {
+		name  string
+		wake  time.Duration
+		first result
+	}{
+		{"longer than the handshake", 5 * time.Second, result{served: "gray"}},
+		{"shorter than the handshake", 0, result{served: "prod", reason: "unavailable"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFleet(t)
+			f.start("svc", "", "prod", 0)
+			gray := f.start("svc", "gray", "gray", 0)
+			client := f.dial("svc", nil, resolver.WithLaneIdleTimeout(50*time.Millisecond), resolver.WithLaneWakeTimeout(c.wake))
+			eventually(t, "gray", func() result { return call(client, "gray") }, servedBy("gray"))
+			for n := 0; gray.open.Load() > 0; n++ { // the base lane busy, gray idle: gray parks
+				require.NoError(t, call(client, "").err)
+				require.Less(t, n, 100000, "gray never parked")
+			}
+
+			gray.handshake.Store(int64(handshake))
+			start := time.Now()
+			assert.Equal(t, c.first, call(client, "gray"))
+			if c.first.served == "gray" {
+				assert.GreaterOrEqual(t, time.Since(start), handshake, "served before the handshake ended")
+			}
+			eventually(t, "gray back", func() result { return call(client, "gray") }, servedBy("gray"))
+		})
+	}
 }

@@ -54,6 +54,10 @@ type instance struct {
 	calls    atomic.Int64
 	accepted atomic.Int64
 	open     atomic.Int64
+
+	// handshake delays each connection the instance accepts: it stays
+	// connecting that long.
+	handshake atomic.Int64 // time.Duration
 }
 
 func newFleet(t *testing.T) *fleet {
@@ -72,9 +76,17 @@ func newFleet(t *testing.T) *fleet {
 // start runs and registers an instance of service in lane ("" for base).
 func (f *fleet) start(service, lane, name string, weight uint32) *instance {
 	f.t.Helper()
+	return f.startSlow(service, lane, name, weight, 0)
+}
+
+// startSlow is start for an instance whose every connection takes
+// handshake to be accepted.
+func (f *fleet) startSlow(service, lane, name string, weight uint32, handshake time.Duration) *instance {
+	f.t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(f.t, err)
 	in := &instance{f: f, name: name, service: service, addr: lis.Addr().String(), health: health.NewServer()}
+	in.handshake.Store(int64(handshake))
 	in.srv = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(grpcmw.UnaryServerInterceptor(grpcmw.WithPropagator(prop(f.t)))),
 	)
@@ -140,6 +152,9 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
+	}
+	if d := time.Duration(l.in.handshake.Load()); d > 0 {
+		time.Sleep(d) // the fault being injected: a slow handshake
 	}
 	l.in.accepted.Add(1)
 	l.in.open.Add(1)

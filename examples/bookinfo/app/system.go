@@ -326,9 +326,6 @@ func loopbackIfWildcard(addr string) string {
 	return net.JoinHostPort(host, port)
 }
 
-// Registry returns the registry the System's instances are in.
-func (s *System) Registry() resolver.Registry { return s.reg }
-
 // Faults returns the fault switch shared by the instances of a deployment.
 func (s *System) Faults(deployment string) *faults.Switch {
 	s.mu.Lock()
