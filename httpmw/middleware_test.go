@@ -15,9 +15,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/graylane/graylane/httpmw"
+	"github.com/graylane/graylane/internal/metrictest"
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/tag"
 )
@@ -157,19 +157,7 @@ func rawGet(t *testing.T, addr, headers string) (int, string) {
 
 func countRejected(t *testing.T, r *sdkmetric.ManualReader) int64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, r.Collect(context.Background(), &rm))
-	var n int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name == propagation.RejectedMetric {
-				for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-					n += dp.Value
-				}
-			}
-		}
-	}
-	return n
+	return metrictest.Counts(t, r, propagation.RejectedMetric)[""]
 }
 
 func TestMiddlewareKeepsOuterTag(t *testing.T) {

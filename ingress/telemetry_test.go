@@ -13,39 +13,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/graylane/graylane/ingress"
+	"github.com/graylane/graylane/internal/metrictest"
 )
-
-// counts reads a counter from a manual reader, keyed by its attributes.
-func counts(t *testing.T, r *sdkmetric.ManualReader, name string, keys ...attribute.Key) map[string]int64 {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, r.Collect(context.Background(), &rm))
-	out := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != name {
-				continue
-			}
-			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				k := ""
-				for i, key := range keys {
-					v, _ := dp.Attributes.Value(key)
-					if i > 0 {
-						k += "/"
-					}
-					k += v.AsString()
-				}
-				out[k] += dp.Value
-			}
-		}
-	}
-	return out
-}
 
 func newMeter(t *testing.T) (*sdkmetric.MeterProvider, *sdkmetric.ManualReader) {
 	reader := sdkmetric.NewManualReader()
@@ -77,7 +50,7 @@ rules:
 	call(t, client, srv.URL, http.Header{"X-Traffic-Tag": {"dev-bob"}})
 	call(t, client, srv.URL, nil)
 
-	got := counts(t, reader, ingress.DecisionsMetric, ingress.AttrOutcome, ingress.AttrRule, ingress.AttrLane, ingress.AttrStripped)
+	got := metrictest.Counts(t, reader, ingress.DecisionsMetric, ingress.AttrOutcome, ingress.AttrRule, ingress.AttrLane, ingress.AttrStripped)
 	assert.Equal(t, map[string]int64{
 		"rule/testers/blue/none":        1,
 		"rule/testers/blue/not_allowed": 1,

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/graylane/graylane/ingress"
+	"github.com/graylane/graylane/internal/metrictest"
 )
 
 // reloads collects the Watcher's reports.
@@ -170,7 +171,7 @@ func TestWatchKeepsRulesOnBadFile(t *testing.T) {
 	writeAtomic(t, path, versioned("v2", "blue", 3))
 	require.NoError(t, rep.next(t))
 	assert.Equal(t, "v2-1", w.Rules().Evaluate(request("GET", "/", http.Header{"X-N": {"1"}})).RuleName)
-	assert.Equal(t, map[string]int64{"ok": 1, "error": 1}, counts(t, reader, ingress.ReloadMetric, ingress.AttrResult))
+	assert.Equal(t, map[string]int64{"ok": 1, "error": 1}, metrictest.Counts(t, reader, ingress.ReloadMetric, ingress.AttrResult))
 	assert.Contains(t, logs.String(), "graylane: rule file applied")
 }
 

@@ -10,32 +10,16 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/baggage"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/graylane/graylane/internal/metrictest"
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/tag"
 )
 
-// rejections reads the rejection counter from a manual reader, keyed
-// "source/reason".
+// rejections reads the rejection counter, keyed "source/reason".
 func rejections(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, r.Collect(context.Background(), &rm))
-	out := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != propagation.RejectedMetric {
-				continue
-			}
-			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				src, _ := dp.Attributes.Value(propagation.AttrSource)
-				reason, _ := dp.Attributes.Value(propagation.AttrReason)
-				out[src.AsString()+"/"+reason.AsString()] += dp.Value
-			}
-		}
-	}
-	return out
+	return metrictest.Counts(t, r, propagation.RejectedMetric, propagation.AttrSource, propagation.AttrReason)
 }
 
 func newMetered(t *testing.T, opts ...propagation.Option) (*propagation.Propagator, *sdkmetric.ManualReader) {

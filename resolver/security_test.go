@@ -11,12 +11,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/graylane/graylane/internal/metrictest"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -61,20 +61,7 @@ func TestRouterUnknownTagsDoNotGrowState(t *testing.T) {
 	_, err = r.Route(ctx, "svc", tag.Tag{})
 	require.NoError(t, err)
 
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, reader.Collect(ctx, &rm))
-	requested := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != DecisionMetric {
-				continue
-			}
-			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				v, _ := dp.Attributes.Value(AttrTag)
-				requested[v.AsString()] += dp.Value
-			}
-		}
-	}
+	requested := metrictest.Counts(t, reader, DecisionMetric, AttrTag)
 	assert.Equal(t, int64(n), requested[UnknownTag])
 	assert.Equal(t, int64(1), requested["gray"])
 	assert.Equal(t, int64(1), requested[""])

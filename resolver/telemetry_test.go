@@ -2,6 +2,7 @@ package resolver_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -9,31 +10,22 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/graylane/graylane/internal/metrictest"
 	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/tag"
 )
 
-// decisions reads the decision counter, keyed "tag>lane:reason".
+// decisions reads the decision counter of service, keyed "tag>lane:reason".
 func decisions(t *testing.T, r *sdkmetric.ManualReader, service string) map[string]int64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, r.Collect(context.Background(), &rm))
 	out := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != resolver.DecisionMetric {
-				continue
-			}
-			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				get := func(k attribute.Key) string { v, _ := dp.Attributes.Value(k); return v.AsString() }
-				if get(resolver.AttrService) == service {
-					out[get(resolver.AttrTag)+">"+get(resolver.AttrLane)+":"+get(resolver.AttrReason)] += dp.Value
-				}
-			}
+	all := metrictest.Counts(t, r, resolver.DecisionMetric, resolver.AttrService, resolver.AttrTag, resolver.AttrLane, resolver.AttrReason)
+	for k, n := range all { // names and lanes hold no "/"
+		if p := strings.Split(k, "/"); p[0] == service {
+			out[p[1]+">"+p[2]+":"+p[3]] += n
 		}
 	}
 	return out
