@@ -106,7 +106,7 @@ func (b *Builder) Scheme() string { return Scheme }
 // name, which must be a valid service name (see Instance.Validate).
 func (b *Builder) Build(target grpcresolver.Target, cc grpcresolver.ClientConn, _ grpcresolver.BuildOptions) (grpcresolver.Resolver, error) {
 	service := strings.TrimPrefix(target.Endpoint(), "/")
-	if err := (Instance{Service: service, Addr: "x:1"}).Validate(); err != nil {
+	if err := ValidateService(service); err != nil {
 		return nil, fmt.Errorf("graylane resolver: target %q: %w", target.String(), err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

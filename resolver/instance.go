@@ -100,12 +100,22 @@ func validHost(h string) bool {
 // ErrInvalidInstance is wrapped by the errors Validate returns.
 var ErrInvalidInstance = errors.New("invalid instance")
 
+// ValidateService checks that name can name a service: 1-63 letters,
+// digits, '.', '_' or '-', starting and ending with a letter or digit. The
+// error wraps ErrInvalidInstance.
+func ValidateService(name string) error {
+	if !tag.Valid(name) {
+		return fmt.Errorf("%w: service name %q: want 1-63 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", ErrInvalidInstance, name)
+	}
+	return nil
+}
+
 // Validate checks that i can be registered: a service name that is a valid
 // tag-like name (letters, digits, '.', '_', '-'), a host:port address, a
 // weight no larger than MaxWeight and a known Health.
 func (i Instance) Validate() error {
-	if !tag.Valid(i.Service) {
-		return fmt.Errorf("%w: service name %q: want 1-63 letters, digits, '.', '_' or '-', starting and ending with a letter or digit", ErrInvalidInstance, i.Service)
+	if err := ValidateService(i.Service); err != nil {
+		return err
 	}
 	host, port, err := net.SplitHostPort(i.Addr)
 	if p, perr := strconv.Atoi(port); err != nil || !validHost(host) || perr != nil || p < 1 || p > 65535 {

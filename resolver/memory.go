@@ -63,8 +63,12 @@ func (m *Memory) Register(_ context.Context, inst Instance) (Registration, error
 }
 
 // Watch implements Registry. ctx is used for this call only; the watch lasts
-// until Close.
+// until Close. A name that cannot name a service (ValidateService) is an
+// error.
 func (m *Memory) Watch(_ context.Context, service string) (Watcher, error) {
+	if err := ValidateService(service); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {

@@ -3,156 +3,41 @@ package resolver_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/graylane/graylane/resolver"
-	"github.com/graylane/graylane/tag"
+	"github.com/graylane/graylane/resolver/registrytest"
 )
 
-func inst(service, addr, lane string) resolver.Instance {
-	in := resolver.Instance{Service: service, Addr: addr}
-	if lane != "" {
-		in.Tag = tag.MustParse(lane)
-	}
-	return in
+// TestMemoryContract: Memory keeps the Registry contract.
+func TestMemoryContract(t *testing.T) {
+	registrytest.Run(t, func(t *testing.T) resolver.Registry {
+		m := resolver.NewMemory()
+		t.Cleanup(func() { m.Close() })
+		return m
+	})
 }
 
-func next(t *testing.T, w resolver.Watcher) []resolver.Instance {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
-	defer cancel()
-	got, err := w.Next(ctx)
-	require.NoError(t, err)
-	return got
-}
-
-func addrs(insts []resolver.Instance) []string {
-	out := []string{}
-	for _, in := range insts {
-		out = append(out, in.Addr+"/"+in.Lane("prod"))
-	}
-	return out
-}
-
-func TestMemoryWatch(t *testing.T) {
+// TestMemoryInspect: Services and Instances show what is registered now.
+func TestMemoryInspect(t *testing.T) {
 	ctx := context.Background()
 	m := resolver.NewMemory()
 	defer m.Close()
-
-	w, err := m.Watch(ctx, "reviews")
+	assert.Empty(t, m.Services())
+	_, err := m.Register(ctx, registrytest.Inst("reviews", "10.0.0.2:1", ""))
 	require.NoError(t, err)
-	defer w.Close()
-	assert.Empty(t, next(t, w), "the first Next returns the current, empty, set at once")
-
-	r1, err := m.Register(ctx, inst("reviews", "10.0.0.2:1", ""))
+	r, err := m.Register(ctx, registrytest.Inst("reviews", "10.0.0.1:1", "gray"))
 	require.NoError(t, err)
-	assert.Equal(t, []string{"10.0.0.2:1/prod"}, addrs(next(t, w)))
-
-	r2, err := m.Register(ctx, resolver.Instance{Service: "reviews", Addr: "10.0.0.1:1", Tag: tag.MustParse("gray"), Metadata: map[string]string{"v": "2"}})
+	_, err = m.Register(ctx, registrytest.Inst("ratings", "10.0.0.3:1", ""))
 	require.NoError(t, err)
-	got := next(t, w)
-	assert.Equal(t, []string{"10.0.0.1:1/gray", "10.0.0.2:1/prod"}, addrs(got), "sorted by address")
-	assert.Equal(t, "2", got[0].Metadata["v"])
-
-	_, err = m.Register(ctx, inst("reviews", "10.0.0.1:1", "v3"))
-	assert.ErrorIs(t, err, resolver.ErrDuplicate)
-
-	upd := r2.Instance()
-	upd.Tag = tag.MustParse("v3")
-	require.NoError(t, r2.Update(ctx, upd))
-	assert.Equal(t, []string{"10.0.0.1:1/v3", "10.0.0.2:1/prod"}, addrs(next(t, w)))
-	assert.ErrorIs(t, r2.Update(ctx, inst("reviews", "10.0.0.9:1", "")), resolver.ErrInvalidInstance, "address is fixed")
-
-	require.NoError(t, r1.Deregister(ctx))
-	require.NoError(t, r1.Deregister(ctx), "idempotent")
-	assert.Equal(t, []string{"10.0.0.1:1/v3"}, addrs(next(t, w)))
-	assert.Equal(t, "10.0.0.2:1", r1.Instance().Addr, "the last registered instance, after Deregister too")
-	assert.ErrorIs(t, r1.Update(ctx, r1.Instance()), resolver.ErrNotRegistered)
-
-	// Another service's changes do not wake this watcher.
-	_, err = m.Register(ctx, inst("ratings", "10.0.0.3:1", ""))
-	require.NoError(t, err)
-	ctxShort, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel()
-	_, err = w.Next(ctxShort)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-
 	assert.Equal(t, []string{"ratings", "reviews"}, m.Services())
-	assert.Len(t, m.Instances("reviews"), 1)
-
-	require.NoError(t, w.Close())
-	_, err = w.Next(ctx)
-	assert.ErrorIs(t, err, resolver.ErrClosed)
-}
-
-// TestMemorySlowWatcher: registrations never wait for a watcher that does
-// not read, and the watcher then gets the last state in one step.
-func TestMemorySlowWatcher(t *testing.T) {
-	ctx := context.Background()
-	m := resolver.NewMemory()
-	defer m.Close()
-	w, err := m.Watch(ctx, "svc")
-	require.NoError(t, err)
-	defer w.Close()
-	next(t, w)
-
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := range 1000 {
-			_, err := m.Register(ctx, inst("svc", fmt.Sprintf("10.0.%d.%d:80", i/256, i%256), ""))
-			require.NoError(t, err)
-		}
-	}()
-	select {
-	case <-done:
-	case <-time.After(defaultTestTimeout):
-		t.Fatal("registration blocked on a watcher that does not read")
-	}
-	assert.Len(t, next(t, w), 1000, "the watcher skips to the last set")
-}
-
-func TestMemoryConcurrent(t *testing.T) {
-	ctx := context.Background()
-	m := resolver.NewMemory()
-	var wg sync.WaitGroup
-	for g := range 4 {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			for i := range 200 {
-				r, err := m.Register(ctx, inst("svc", fmt.Sprintf("10.%d.0.%d:80", g, i), ""))
-				require.NoError(t, err)
-				if i%2 == 0 {
-					require.NoError(t, r.Deregister(ctx))
-				}
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			w, err := m.Watch(ctx, "svc")
-			require.NoError(t, err)
-			defer w.Close()
-			// Whatever it skips, a watcher always ends on the last state.
-			for len(next(t, w)) != 400 {
-			}
-		}()
-	}
-	wg.Wait()
-	assert.Len(t, m.Instances("svc"), 400)
-
-	w, err := m.Watch(ctx, "svc")
-	require.NoError(t, err)
-	require.NoError(t, m.Close())
-	_, err = w.Next(ctx)
-	assert.ErrorIs(t, err, resolver.ErrClosed)
-	_, err = m.Register(ctx, inst("svc", "10.9.9.9:80", ""))
-	assert.ErrorIs(t, err, resolver.ErrClosed)
+	assert.Equal(t, []string{"10.0.0.1:1/gray", "10.0.0.2:1/prod"}, registrytest.Addrs(m.Instances("reviews")))
+	require.NoError(t, r.Deregister(ctx))
+	assert.Equal(t, []string{"10.0.0.2:1/prod"}, registrytest.Addrs(m.Instances("reviews")))
+	assert.Empty(t, m.Instances("nosuch"))
 }
 
 func TestInstanceValidate(t *testing.T) {
@@ -204,7 +89,7 @@ func TestMemoryForgetsEmptyServices(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, w.Close())
 	}
-	r, err := m.Register(ctx, inst("svc", "10.0.0.1:80", ""))
+	r, err := m.Register(ctx, registrytest.Inst("svc", "10.0.0.1:80", ""))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"svc"}, m.Services())
 	require.NoError(t, r.Deregister(ctx))

@@ -15,8 +15,11 @@ type Registry interface {
 	// is removed.
 	Register(ctx context.Context, inst Instance) (Registration, error)
 	// Watch follows one service. The Watcher's first Next returns the
-	// current set (possibly empty); later calls return each new set. ctx
-	// bounds this call only: the watch lasts until Watcher.Close.
+	// current set (possibly empty); later calls return each new set. A
+	// registry that delivers changes asynchronously may start a Watcher of
+	// a service it already follows from the set known so far, the changes
+	// on their way following. ctx bounds this call only: the watch lasts
+	// until Watcher.Close. Package registrytest checks an implementation.
 	Watch(ctx context.Context, service string) (Watcher, error)
 }
 

@@ -184,7 +184,7 @@ func (r *Router) service(ctx context.Context, name string) (*routedService, erro
 			r.mu.Unlock()
 			return nil, fmt.Errorf("graylane: service %q: already watching %d services, the most allowed", name, r.max)
 		}
-		if err := (Instance{Service: name, Addr: "x:1"}).Validate(); err != nil {
+		if err := ValidateService(name); err != nil {
 			r.mu.Unlock()
 			return nil, err
 		}

@@ -19,7 +19,7 @@ import (
 	"github.com/graylane/graylane/internal/tcpproxy"
 	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/resolver/etcd"
-	"github.com/graylane/graylane/tag"
+	"github.com/graylane/graylane/resolver/registrytest"
 )
 
 const defaultTestTimeout = 10 * time.Second
@@ -159,53 +159,12 @@ func (m *metrics) value(t testing.TB, name string) (int64, bool) {
 	return 0, false
 }
 
-// inst returns an instance of service at addr in lane ("" for base).
-func inst(service, addr, lane string) resolver.Instance {
-	in := resolver.Instance{Service: service, Addr: addr}
-	if lane != "" {
-		in.Tag = tag.MustParse(lane)
-	}
-	return in
-}
-
-// next returns the watcher's next set, failing the test after the default
-// timeout.
-func next(t testing.TB, w resolver.Watcher) []resolver.Instance {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
-	defer cancel()
-	got, err := w.Next(ctx)
-	require.NoError(t, err)
-	return got
-}
-
-// addrs renders a set as "addr/lane" strings.
-func addrs(insts []resolver.Instance) []string {
-	out := []string{}
-	for _, in := range insts {
-		out = append(out, in.Addr+"/"+in.Lane("prod"))
-	}
-	return out
-}
-
 // waitFor reads sets from w until ok accepts one, within timeout, and
 // returns the time it took.
 func waitFor(t testing.TB, w resolver.Watcher, timeout time.Duration, what string, ok func([]resolver.Instance) bool) time.Duration {
 	t.Helper()
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var last []resolver.Instance
-	for {
-		got, err := w.Next(ctx)
-		if err != nil {
-			t.Fatalf("%s: not within %v (%v); last set %v", what, timeout, err, addrs(last))
-		}
-		last = got
-		if ok(got) {
-			return time.Since(start)
-		}
-	}
+	_, took := registrytest.WaitFor(t, w, timeout, what, ok)
+	return took
 }
 
 func has(addr string) func([]resolver.Instance) bool {

@@ -13,6 +13,7 @@ import (
 	"github.com/graylane/graylane/internal/etcdtest"
 	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/resolver/etcd"
+	"github.com/graylane/graylane/resolver/registrytest"
 )
 
 // pollUntil checks cond until it holds, within timeout: for conditions
@@ -69,7 +70,7 @@ func TestOutage(t *testing.T) {
 	w, err := clients.Watch(ctx, "svc")
 	require.NoError(t, err)
 	defer w.Close()
-	require.Len(t, next(t, w), 2)
+	require.Len(t, registrytest.Next(t, w), 2)
 	assert.Equal(t, int64(1), gauge(t, m))
 	outages, _ := m.value(t, etcd.OutagesMetric)
 	assert.Zero(t, outages)
@@ -103,7 +104,7 @@ func TestOutage(t *testing.T) {
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "no new set during the outage: the last one stays")
 	late, err := clients.Watch(ctx, "svc")
 	require.NoError(t, err)
-	assert.Len(t, next(t, late), 2, "a watcher started during the outage gets the last known set")
+	assert.Len(t, registrytest.Next(t, late), 2, "a watcher started during the outage gets the last known set")
 	require.NoError(t, late.Close())
 	outage := time.Since(stopped)
 

@@ -22,6 +22,7 @@ import (
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/resolver/etcd"
+	"github.com/graylane/graylane/resolver/registrytest"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -55,7 +56,7 @@ func (b *backend) UnaryCall(ctx context.Context, _ *testgrpc.SimpleRequest) (*te
 
 // instance returns the backend as an instance of service in lane.
 func (b *backend) instance(service, lane string) resolver.Instance {
-	in := inst(service, b.addr, lane)
+	in := registrytest.Inst(service, b.addr, lane)
 	in.Name = b.name
 	return in
 }

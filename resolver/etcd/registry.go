@@ -177,7 +177,7 @@ func (r *Registry) Register(ctx context.Context, inst resolver.Instance) (resolv
 // skipped and logged at warn level. While etcd cannot be reached, Next
 // returns nothing new: routing keeps the last known instances.
 func (r *Registry) Watch(_ context.Context, service string) (resolver.Watcher, error) {
-	if err := (resolver.Instance{Service: service, Addr: "x:1"}).Validate(); err != nil {
+	if err := resolver.ValidateService(service); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()

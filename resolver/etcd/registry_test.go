@@ -15,6 +15,7 @@ import (
 	"github.com/graylane/graylane/internal/etcdtest"
 	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/resolver/etcd"
+	"github.com/graylane/graylane/resolver/registrytest"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -42,7 +43,7 @@ func TestRegisterRoundTrip(t *testing.T) {
 	w, err := other.Watch(ctx, "reviews")
 	require.NoError(t, err)
 	defer w.Close()
-	assert.Empty(t, next(t, w), "the first Next returns the current, empty, set")
+	assert.Empty(t, registrytest.Next(t, w), "the first Next returns the current, empty, set")
 
 	gray := resolver.Instance{
 		Service: "reviews", Addr: "10.0.0.1:9080", Name: "reviews-v2-0", Tag: tag.MustParse("gray"),
@@ -58,17 +59,17 @@ func TestRegisterRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(etcd.DefaultTTL/time.Second), ttl.GrantedTTL)
 
-	got := next(t, w)
+	got := registrytest.Next(t, w)
 	require.Len(t, got, 1)
 	assert.Equal(t, gray, got[0], "every field survives the round trip")
 	assert.Equal(t, gray, r1.Instance())
 
-	r2, err := reg.Register(ctx, inst("reviews", "10.0.0.0:9080", ""))
+	r2, err := reg.Register(ctx, registrytest.Inst("reviews", "10.0.0.0:9080", ""))
 	require.NoError(t, err)
 	value, lease2 := raw(t, client, "/graylane/services/reviews/10.0.0.0:9080")
 	assert.JSONEq(t, `{"addr":"10.0.0.0:9080","health":"serving"}`, value, "empty fields are left out")
 	assert.Equal(t, lease, lease2, "one lease per Registry")
-	assert.Equal(t, []string{"10.0.0.0:9080/prod", "10.0.0.1:9080/gray"}, addrs(next(t, w)), "sorted by address")
+	assert.Equal(t, []string{"10.0.0.0:9080/prod", "10.0.0.1:9080/gray"}, registrytest.Addrs(registrytest.Next(t, w)), "sorted by address")
 
 	upd := r1.Instance()
 	upd.Tag = tag.MustParse("v3")
@@ -78,15 +79,15 @@ func TestRegisterRoundTrip(t *testing.T) {
 	value, lease3 := raw(t, client, "/graylane/services/reviews/10.0.0.1:9080")
 	assert.JSONEq(t, `{"addr":"10.0.0.1:9080","name":"reviews-v2-0","tag":"v3","weight":3,"health":"notserving","metadata":{"version":"v3"}}`, value)
 	assert.Equal(t, lease, lease3, "Update keeps the lease")
-	got = next(t, w)
-	assert.Equal(t, []string{"10.0.0.0:9080/prod", "10.0.0.1:9080/v3"}, addrs(got))
+	got = registrytest.Next(t, w)
+	assert.Equal(t, []string{"10.0.0.0:9080/prod", "10.0.0.1:9080/v3"}, registrytest.Addrs(got))
 	assert.Equal(t, upd, got[1])
 	assert.Equal(t, upd, r1.Instance())
 
 	require.NoError(t, r2.Deregister(ctx))
 	value, _ = raw(t, client, "/graylane/services/reviews/10.0.0.0:9080")
 	assert.Empty(t, value, "Deregister deletes the key before it returns")
-	assert.Equal(t, []string{"10.0.0.1:9080/v3"}, addrs(next(t, w)))
+	assert.Equal(t, []string{"10.0.0.1:9080/v3"}, registrytest.Addrs(registrytest.Next(t, w)))
 	require.NoError(t, r2.Deregister(ctx), "idempotent")
 	assert.ErrorIs(t, r2.Update(ctx, r2.Instance()), resolver.ErrNotRegistered)
 	assert.Equal(t, "10.0.0.0:9080", r2.Instance().Addr, "Instance still says what was registered")
@@ -113,7 +114,7 @@ func TestRegisterErrors(t *testing.T) {
 	_, err = reg.Watch(ctx, "not/a/service")
 	assert.ErrorIs(t, err, resolver.ErrInvalidInstance)
 
-	r1, err := reg.Register(ctx, inst("svc", "10.0.0.1:80", "gray"))
+	r1, err := reg.Register(ctx, registrytest.Inst("svc", "10.0.0.1:80", "gray"))
 	require.NoError(t, err)
 	value, lease := raw(t, client, "/custom/svc/10.0.0.1:80")
 	assert.NotEmpty(t, value, "the prefix gets its trailing slash")
@@ -121,19 +122,19 @@ func TestRegisterErrors(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), ttl.GrantedTTL, "the TTL is rounded up to whole seconds")
 
-	_, err = reg.Register(ctx, inst("svc", "10.0.0.1:80", "v3"))
+	_, err = reg.Register(ctx, registrytest.Inst("svc", "10.0.0.1:80", "v3"))
 	assert.ErrorIs(t, err, resolver.ErrDuplicate)
-	_, err = reg.Register(ctx, inst("other", "10.0.0.1:80", ""))
+	_, err = reg.Register(ctx, registrytest.Inst("other", "10.0.0.1:80", ""))
 	assert.NoError(t, err, "the same address in another service is another instance")
 
-	assert.ErrorIs(t, r1.Update(ctx, inst("svc", "10.0.0.9:80", "")), resolver.ErrInvalidInstance, "the address is fixed")
-	badUpd := inst("svc", "10.0.0.1:80", "")
+	assert.ErrorIs(t, r1.Update(ctx, registrytest.Inst("svc", "10.0.0.9:80", "")), resolver.ErrInvalidInstance, "the address is fixed")
+	badUpd := registrytest.Inst("svc", "10.0.0.1:80", "")
 	badUpd.Health = 9
 	assert.ErrorIs(t, r1.Update(ctx, badUpd), resolver.ErrInvalidInstance)
 	assert.Equal(t, "gray", r1.Instance().Tag.String(), "a refused update changes nothing")
 
 	require.NoError(t, r1.Deregister(ctx))
-	r1b, err := reg.Register(ctx, inst("svc", "10.0.0.1:80", "v3"))
+	r1b, err := reg.Register(ctx, registrytest.Inst("svc", "10.0.0.1:80", "v3"))
 	require.NoError(t, err, "free again after Deregister")
 	require.NoError(t, r1.Deregister(ctx), "an old handle does not touch the new registration")
 	value, _ = raw(t, client, "/custom/svc/10.0.0.1:80")
@@ -142,14 +143,14 @@ func TestRegisterErrors(t *testing.T) {
 	// A Register that cannot finish within its context leaves nothing behind.
 	done, cancel := context.WithCancel(ctx)
 	cancel()
-	_, err = reg.Register(done, inst("svc", "10.0.0.2:80", ""))
+	_, err = reg.Register(done, registrytest.Inst("svc", "10.0.0.2:80", ""))
 	assert.ErrorIs(t, err, context.Canceled)
-	_, err = reg.Register(ctx, inst("svc", "10.0.0.2:80", ""))
+	_, err = reg.Register(ctx, registrytest.Inst("svc", "10.0.0.2:80", ""))
 	assert.NoError(t, err, "a failed Register does not hold the address")
 
 	require.NoError(t, reg.Close())
 	require.NoError(t, reg.Close(), "idempotent")
-	_, err = reg.Register(ctx, inst("svc", "10.0.0.3:80", ""))
+	_, err = reg.Register(ctx, registrytest.Inst("svc", "10.0.0.3:80", ""))
 	assert.ErrorIs(t, err, resolver.ErrClosed)
 	_, err = reg.Watch(ctx, "svc")
 	assert.ErrorIs(t, err, resolver.ErrClosed)
@@ -188,11 +189,24 @@ func TestDial(t *testing.T) {
 	w, err := reg.Watch(ctx, "svc")
 	require.NoError(t, err)
 	defer w.Close()
-	assert.Empty(t, next(t, w))
-	_, err = reg.Register(ctx, inst("svc", "10.0.0.1:80", ""))
+	assert.Empty(t, registrytest.Next(t, w))
+	_, err = reg.Register(ctx, registrytest.Inst("svc", "10.0.0.1:80", ""))
 	require.NoError(t, err)
-	assert.Equal(t, []string{"10.0.0.1:80/prod"}, addrs(next(t, w)))
+	assert.Equal(t, []string{"10.0.0.1:80/prod"}, registrytest.Addrs(registrytest.Next(t, w)))
 	require.NoError(t, reg.Close()) // also closes the client: goleak checks
+}
+
+// TestContract: the etcd Registry keeps the Registry contract. Each check
+// gets a Registry of its own under a prefix of its own, on one etcd.
+func TestContract(t *testing.T) {
+	srv := etcdtest.Start(t)
+	client := newClient(t, srv.Endpoint())
+	n := 0
+	registrytest.Run(t, func(t *testing.T) resolver.Registry {
+		n++
+		reg, _ := newRegistry(t, client, etcd.WithPrefix(fmt.Sprintf("/contract-%d", n)))
+		return reg
+	})
 }
 
 func TestWatch(t *testing.T) {
@@ -202,38 +216,14 @@ func TestWatch(t *testing.T) {
 	reg, _ := newRegistry(t, client)
 
 	for _, a := range []string{"10.0.0.3:80", "10.0.0.1:80", "10.0.0.2:80"} {
-		_, err := reg.Register(ctx, inst("svc", a, ""))
+		_, err := reg.Register(ctx, registrytest.Inst("svc", a, ""))
 		require.NoError(t, err)
 	}
 	w, err := reg.Watch(ctx, "svc")
 	require.NoError(t, err)
-	assert.Equal(t, []string{"10.0.0.1:80/prod", "10.0.0.2:80/prod", "10.0.0.3:80/prod"}, addrs(next(t, w)),
+	defer w.Close()
+	assert.Equal(t, []string{"10.0.0.1:80/prod", "10.0.0.2:80/prod", "10.0.0.3:80/prod"}, registrytest.Addrs(registrytest.Next(t, w)),
 		"the first Next returns the whole current set, sorted")
-
-	t.Run("other services do not wake it", func(t *testing.T) {
-		_, err := reg.Register(ctx, inst("svc2", "10.0.1.1:80", ""))
-		require.NoError(t, err)
-		_, err = reg.Register(ctx, inst("sv", "10.0.1.2:80", ""))
-		require.NoError(t, err)
-		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		defer cancel()
-		_, err = w.Next(short)
-		assert.ErrorIs(t, err, context.DeadlineExceeded)
-	})
-
-	t.Run("a slow reader skips to the last set", func(t *testing.T) {
-		const n = 40
-		for i := range n {
-			_, err := reg.Register(ctx, inst("svc", fmt.Sprintf("10.0.2.%d:80", i), ""))
-			require.NoError(t, err)
-		}
-		reads := 0
-		waitFor(t, w, defaultTestTimeout, "all registered", func(insts []resolver.Instance) bool {
-			reads++
-			return len(insts) == n+3
-		})
-		assert.Less(t, reads, n, "intermediate sets are skipped")
-	})
 
 	t.Run("keys that are not instances are skipped", func(t *testing.T) {
 		bad := map[string]string{
@@ -273,7 +263,7 @@ func TestWatch(t *testing.T) {
 		w2, err := fresh.Watch(ctx, "svc")
 		require.NoError(t, err)
 		defer w2.Close()
-		assert.Equal(t, addrs(got), addrs(next(t, w2)))
+		assert.Equal(t, registrytest.Addrs(got), registrytest.Addrs(registrytest.Next(t, w2)))
 
 		// A valid instance turned invalid leaves the set.
 		_, err = client.Put(ctx, "/graylane/services/svc/10.0.3.7:80", `{"addr":"10.0.3.7:80","tag":"-bad-"}`)
@@ -281,24 +271,6 @@ func TestWatch(t *testing.T) {
 		waitFor(t, w2, defaultTestTimeout, "invalid value dropped", hasNot("10.0.3.7:80"))
 	})
 
-	t.Run("Close", func(t *testing.T) {
-		require.NoError(t, w.Close())
-		require.NoError(t, w.Close(), "idempotent")
-		_, err = w.Next(ctx)
-		assert.ErrorIs(t, err, resolver.ErrClosed)
-
-		w3, err := reg.Watch(ctx, "svc")
-		require.NoError(t, err)
-		next(t, w3)
-		cancelled, cancel := context.WithCancel(ctx)
-		cancel()
-		_, err = w3.Next(cancelled)
-		assert.ErrorIs(t, err, context.Canceled)
-		require.NoError(t, reg.Close())
-		_, err = w3.Next(ctx)
-		assert.ErrorIs(t, err, resolver.ErrClosed, "closing the Registry ends its watchers")
-		require.NoError(t, w3.Close())
-	})
 }
 
 // TestCloseRevokes: Close deletes every instance of the Registry at once.
@@ -308,7 +280,7 @@ func TestCloseRevokes(t *testing.T) {
 	client := newClient(t, srv.Endpoint())
 	reg, _ := newRegistry(t, client)
 	for _, a := range []string{"10.0.0.1:80", "10.0.0.2:80"} {
-		_, err := reg.Register(ctx, inst("svc", a, ""))
+		_, err := reg.Register(ctx, registrytest.Inst("svc", a, ""))
 		require.NoError(t, err)
 	}
 	resp, err := client.Get(ctx, "/graylane/services/", clientv3.WithPrefix(), clientv3.WithCountOnly())
@@ -332,7 +304,7 @@ func TestLeaseExpiry(t *testing.T) {
 	w, err := watching.Watch(ctx, "svc")
 	require.NoError(t, err)
 	defer w.Close()
-	_, err = crashing.Register(ctx, inst("svc", "10.0.0.1:80", "gray"))
+	_, err = crashing.Register(ctx, registrytest.Inst("svc", "10.0.0.1:80", "gray"))
 	require.NoError(t, err)
 	waitFor(t, w, defaultTestTimeout, "registered", has("10.0.0.1:80"))
 
@@ -358,9 +330,9 @@ func TestReregisterAfterRevoke(t *testing.T) {
 
 	h, err := reg.Register(ctx, resolver.Instance{Service: "svc", Addr: "10.0.0.1:80", Metadata: map[string]string{"k": "v"}})
 	require.NoError(t, err)
-	_, err = reg.Register(ctx, inst("svc", "10.0.0.2:80", "gray"))
+	_, err = reg.Register(ctx, registrytest.Inst("svc", "10.0.0.2:80", "gray"))
 	require.NoError(t, err)
-	gone, err := reg.Register(ctx, inst("svc", "10.0.0.3:80", ""))
+	gone, err := reg.Register(ctx, registrytest.Inst("svc", "10.0.0.3:80", ""))
 	require.NoError(t, err)
 	require.NoError(t, gone.Deregister(ctx))
 	waitFor(t, w, defaultTestTimeout, "registered", func(s []resolver.Instance) bool { return len(s) == 2 })
@@ -400,9 +372,9 @@ func TestWritesDuringOutage(t *testing.T) {
 	direct := newClient(t, srv.Endpoint())
 	reg, _ := newRegistry(t, newClient(t, link.Addr())) // default TTL: the lease outlives the cut
 
-	a, err := reg.Register(ctx, inst("svc", "10.0.0.1:80", "gray"))
+	a, err := reg.Register(ctx, registrytest.Inst("svc", "10.0.0.1:80", "gray"))
 	require.NoError(t, err)
-	b, err := reg.Register(ctx, inst("svc", "10.0.0.2:80", ""))
+	b, err := reg.Register(ctx, registrytest.Inst("svc", "10.0.0.2:80", ""))
 	require.NoError(t, err)
 
 	link.SetCut(true)
@@ -414,9 +386,9 @@ func TestWritesDuringOutage(t *testing.T) {
 	// The errors are the context's, or the client's when the cut breaks a
 	// request in flight.
 	assert.ErrorContains(t, a.Deregister(short()), "deleted once etcd answers")
-	assert.Error(t, b.Update(short(), inst("svc", "10.0.0.2:80", "v3")))
+	assert.Error(t, b.Update(short(), registrytest.Inst("svc", "10.0.0.2:80", "v3")))
 	assert.True(t, b.Instance().Tag.IsZero(), "a failed update changes nothing")
-	_, err = reg.Register(short(), inst("svc", "10.0.0.3:80", ""))
+	_, err = reg.Register(short(), registrytest.Inst("svc", "10.0.0.3:80", ""))
 	assert.Error(t, err)
 	value, _ := raw(t, direct, "/graylane/services/svc/10.0.0.1:80")
 	assert.NotEmpty(t, value, "etcd did not hear of the deregistration")
@@ -430,9 +402,9 @@ func TestWritesDuringOutage(t *testing.T) {
 	assert.JSONEq(t, `{"addr":"10.0.0.2:80","health":"serving"}`, value)
 	value, _ = raw(t, direct, "/graylane/services/svc/10.0.0.3:80")
 	assert.Empty(t, value)
-	_, err = reg.Register(ctx, inst("svc", "10.0.0.1:80", "gray"))
+	_, err = reg.Register(ctx, registrytest.Inst("svc", "10.0.0.1:80", "gray"))
 	assert.NoError(t, err, "deregistered, so free again")
-	require.NoError(t, b.Update(ctx, inst("svc", "10.0.0.2:80", "v3")))
+	require.NoError(t, b.Update(ctx, registrytest.Inst("svc", "10.0.0.2:80", "v3")))
 	value, _ = raw(t, direct, "/graylane/services/svc/10.0.0.2:80")
 	assert.Contains(t, value, `"tag":"v3"`)
 }
@@ -450,12 +422,12 @@ func TestConcurrent(t *testing.T) {
 		go func() {
 			defer writers.Done()
 			for i := range each {
-				h, err := reg.Register(ctx, inst("svc", fmt.Sprintf("10.%d.0.%d:80", g, i), ""))
+				h, err := reg.Register(ctx, registrytest.Inst("svc", fmt.Sprintf("10.%d.0.%d:80", g, i), ""))
 				if !assert.NoError(t, err) {
 					return
 				}
 				if i%2 == 0 {
-					assert.NoError(t, h.Update(ctx, inst("svc", fmt.Sprintf("10.%d.0.%d:80", g, i), "gray")))
+					assert.NoError(t, h.Update(ctx, registrytest.Inst("svc", fmt.Sprintf("10.%d.0.%d:80", g, i), "gray")))
 				}
 				if i%4 == 0 {
 					assert.NoError(t, h.Deregister(ctx))
