@@ -81,6 +81,17 @@ func (p page) reviewsPod() string {
 	return m[1]
 }
 
+// anyFailed reports whether a hop of the receipt failed, as when a
+// process of the fleet has not registered yet.
+func (p page) anyFailed() bool {
+	for _, h := range p.hops {
+		if h.Error != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // route renders the receipt as "service@instance(lane)[!fallback]" hops.
 func (p page) route() []string {
 	var out []string

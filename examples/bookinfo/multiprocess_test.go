@@ -124,7 +124,7 @@ func TestMultiProcess(t *testing.T) {
 	untagged, gray := get(nil), get(http.Header{"X-Traffic-Tag": {"gray"}})
 
 	p := until(t, "every process up", untagged, func(p page) bool {
-		return p.status == 200 && len(p.hops) == 4 && p.reviewsPod() == "reviews-v1-0"
+		return p.status == 200 && len(p.hops) == 4 && p.reviewsPod() == "reviews-v1-0" && !p.anyFailed()
 	})
 	assert.Equal(t, []string{"gateway@gateway(prod)", "productpage@productpage-v1-0(prod)", "details@details-v1-0(prod)", "reviews@reviews-v1-0(prod)"}, p.route())
 
