@@ -229,13 +229,17 @@ func (r *Router) sweep() {
 		case <-t.C:
 		}
 		r.mu.Lock()
+		dropped := false
 		for name, s := range r.services {
 			if !s.used.Swap(false) {
 				s.stop()
 				delete(r.services, name)
+				dropped = true
 			}
 		}
-		r.publishReadyLocked()
+		if dropped {
+			r.publishReadyLocked()
+		}
 		r.mu.Unlock()
 	}
 }
