@@ -30,6 +30,7 @@ import (
 	"github.com/graylane/graylane/ingress"
 	"github.com/graylane/graylane/internal/etcdtest"
 	"github.com/graylane/graylane/internal/leakcheck"
+	"github.com/graylane/graylane/internal/metrictest"
 	"github.com/graylane/graylane/receipt"
 	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/resolver/etcd"
@@ -611,26 +612,15 @@ var meterReader = sync.OnceValues(func() (*sdkmetric.ManualReader, *sdkmetric.Me
 	return r, sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))
 })
 
-// attrValues returns, for the metric name, the distinct values of the
-// attribute key among its data points, and the number of data points.
-func attrValues(t *testing.T, rm metricdata.ResourceMetrics, name string, key attribute.Key) (map[string]bool, int) {
-	t.Helper()
-	values, points := map[string]bool{}, 0
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != name {
-				continue
-			}
-			sum, ok := m.Data.(metricdata.Sum[int64])
-			require.True(t, ok, "%s: %T", name, m.Data)
-			for _, p := range sum.DataPoints {
-				points++
-				v, _ := p.Attributes.Value(key)
-				values[v.AsString()] = true
-			}
-		}
+// attrValues returns the distinct values of the attribute key among the
+// data points, and the number of data points.
+func attrValues(points []metricdata.DataPoint[int64], key attribute.Key) (map[string]bool, int) {
+	values := map[string]bool{}
+	for _, p := range points {
+		v, _ := p.Attributes.Value(key)
+		values[v.AsString()] = true
 	}
-	return values, points
+	return values, len(points)
 }
 
 // TestFaultLaneCardinality is a trusted client (loopback is trusted)
@@ -671,11 +661,9 @@ func TestFaultLaneCardinality(t *testing.T) {
 			series      int
 		}
 		snap := func() snapshot {
-			var rm metricdata.ResourceMetrics
-			require.NoError(t, reader.Collect(ctx, &rm))
 			s := snapshot{goroutines: runtime.NumGoroutine(), heap: leakcheck.LiveHeap(), accepted: reg.accepted()}
-			s.tags, s.series = attrValues(t, rm, resolver.DecisionMetric, resolver.AttrTag)
-			s.lanes, _ = attrValues(t, rm, ingress.DecisionsMetric, ingress.AttrLane)
+			s.tags, s.series = attrValues(metrictest.Points(t, reader, resolver.DecisionMetric), resolver.AttrTag)
+			s.lanes, _ = attrValues(metrictest.Points(t, reader, ingress.DecisionsMetric), ingress.AttrLane)
 			return s
 		}
 		// send sends n requests from workers goroutines, each with a tag

@@ -12,17 +12,13 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
-// Counts collects r and returns the int64 counter named name, one entry per
-// combination of the values of keys joined with "/" (a key that a data
-// point lacks counts as ""). Data points that agree on those values add
-// up; with no keys, the whole count is under "". It fails the test if the
-// metric is not an int64 sum.
-func Counts(tb testing.TB, r sdkmetric.Reader, name string, keys ...attribute.Key) map[string]int64 {
+// Points collects r and returns the data points of the int64 counter
+// named name. It fails the test if the metric is not an int64 sum.
+func Points(tb testing.TB, r sdkmetric.Reader, name string) []metricdata.DataPoint[int64] {
 	tb.Helper()
 	var rm metricdata.ResourceMetrics
 	require.NoError(tb, r.Collect(context.Background(), &rm))
-	out := map[string]int64{}
-	parts := make([]string, len(keys))
+	var out []metricdata.DataPoint[int64]
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
 			if m.Name != name {
@@ -30,14 +26,27 @@ func Counts(tb testing.TB, r sdkmetric.Reader, name string, keys ...attribute.Ke
 			}
 			sum, ok := m.Data.(metricdata.Sum[int64])
 			require.True(tb, ok, "%s is a %T, not an int64 sum", name, m.Data)
-			for _, dp := range sum.DataPoints {
-				for i, k := range keys {
-					v, _ := dp.Attributes.Value(k)
-					parts[i] = v.AsString()
-				}
-				out[strings.Join(parts, "/")] += dp.Value
-			}
+			out = append(out, sum.DataPoints...)
 		}
+	}
+	return out
+}
+
+// Counts collects r and returns the int64 counter named name, one entry per
+// combination of the values of keys joined with "/" (a key that a data
+// point lacks counts as ""). Data points that agree on those values add
+// up; with no keys, the whole count is under "". It fails the test if the
+// metric is not an int64 sum.
+func Counts(tb testing.TB, r sdkmetric.Reader, name string, keys ...attribute.Key) map[string]int64 {
+	tb.Helper()
+	out := map[string]int64{}
+	parts := make([]string, len(keys))
+	for _, dp := range Points(tb, r, name) {
+		for i, k := range keys {
+			v, _ := dp.Attributes.Value(k)
+			parts[i] = v.AsString()
+		}
+		out[strings.Join(parts, "/")] += dp.Value
 	}
 	return out
 }
