@@ -23,20 +23,28 @@ import (
 
 const defaultTestTimeout = 20 * time.Second
 
-// startSystem runs the whole demo in this process on loopback ports.
-func startSystem(t *testing.T, cfg app.Config) *app.System {
-	t.Helper()
+// testConfig fills in what the tests leave unset: the gateway on a free
+// loopback port, a short drain, no logs.
+func testConfig(cfg app.Config) app.Config {
 	if cfg.GatewayAddr == "" {
 		cfg.GatewayAddr = "127.0.0.1:0"
-	}
-	if cfg.AdminAddr == "" {
-		cfg.AdminAddr = "127.0.0.1:0"
 	}
 	if cfg.Drain == 0 {
 		cfg.Drain = 50 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// startSystem runs the whole demo in this process on loopback ports, with
+// the admin page.
+func startSystem(t *testing.T, cfg app.Config) *app.System {
+	t.Helper()
+	cfg = testConfig(cfg)
+	if cfg.AdminAddr == "" {
+		cfg.AdminAddr = "127.0.0.1:0"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
 	defer cancel()
@@ -108,27 +116,39 @@ func (p page) route() []string {
 	return out
 }
 
+// fetch gets a page as get does, failing the test if it cannot.
 func fetch(t *testing.T, client *http.Client, rawURL string, header http.Header) page {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	p, _, err := get(ctx, client, rawURL, header)
 	require.NoError(t, err)
+	return p
+}
+
+// get fetches a page with its route receipt, within ctx, and says how long
+// it took.
+func get(ctx context.Context, client *http.Client, rawURL string, header http.Header) (page, time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return page{}, 0, err
+	}
 	for k, v := range header {
 		req.Header[k] = v
 	}
 	req.Header.Set(receipt.Header, receipt.Ask)
+	start := time.Now()
 	resp, err := client.Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return page{}, time.Since(start), err
+	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return fetchParse(resp, string(b))
-}
-
-func fetchParse(resp *http.Response, body string) page {
+	if err != nil {
+		return page{}, time.Since(start), err
+	}
 	hops, _ := receipt.Parse(resp.Header.Get(receipt.Header))
-	return page{status: resp.StatusCode, body: body, hops: hops}
+	return page{status: resp.StatusCode, body: string(b), hops: hops}, time.Since(start), nil
 }
 
 func newClient(t *testing.T) *http.Client {

@@ -37,15 +37,7 @@ import (
 // instances have stopped, so without the cut closing it may take 5s more.
 func startFaultSystem(t *testing.T, ctx context.Context, cfg app.Config) (*app.System, *crashRegistry, func()) {
 	t.Helper()
-	if cfg.GatewayAddr == "" {
-		cfg.GatewayAddr = "127.0.0.1:0"
-	}
-	if cfg.Drain == 0 {
-		cfg.Drain = 50 * time.Millisecond
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	cfg = testConfig(cfg)
 	var mem *resolver.Memory
 	if cfg.Registry == nil {
 		mem = resolver.NewMemory()
@@ -121,29 +113,6 @@ func warmUpEtcd(t *testing.T) {
 		_, err = w.Next(ctx)
 		require.NoError(t, err)
 	})
-}
-
-// get fetches a page through the gateway with a route receipt, within ctx.
-func get(ctx context.Context, client *http.Client, rawURL string, header http.Header) (page, time.Duration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
-	if err != nil {
-		return page{}, 0, err
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	req.Header.Set(receipt.Header, receipt.Ask)
-	start := time.Now()
-	resp, err := client.Do(req)
-	if err != nil {
-		return page{}, time.Since(start), err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return page{}, time.Since(start), err
-	}
-	return fetchParse(resp, string(b)), time.Since(start), nil
 }
 
 // pollPage fetches until ok holds, within ctx, and returns the page and

@@ -106,19 +106,11 @@ func TestMultiProcess(t *testing.T) {
 		return func() page {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base, nil)
-			for k, v := range h {
-				req.Header[k] = v
-			}
-			req.Header.Set("x-graylane-route", "1")
-			resp, err := client.Do(req)
+			p, _, err := get(ctx, client, base, h)
 			if err != nil {
-				return page{}
+				return page{} // not up yet, or killed: the callers wait for a page
 			}
-			defer resp.Body.Close()
-			var b bytes.Buffer
-			b.ReadFrom(resp.Body)
-			return fetchParse(resp, b.String())
+			return p
 		}
 	}
 	untagged, gray := get(nil), get(http.Header{"X-Traffic-Tag": {"gray"}})
