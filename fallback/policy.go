@@ -14,7 +14,11 @@ import (
 // invalid values are reported by NewPolicy, which checks the whole
 // configuration at once, after every option has been applied. A nil Option
 // is ignored.
-type Option func(*settings)
+type Option interface{ apply(*settings) }
+
+type optionFunc func(*settings)
+
+func (f optionFunc) apply(s *settings) { f(s) }
 
 // settings is what the options record: the top-level configuration, or the
 // overrides of one service.
@@ -53,7 +57,7 @@ func (s *settings) errorf(format string, args ...any) error {
 // WithMode sets the mode of every request: Loose (the default) or Strict.
 // WithLaneMode overrides it for one lane.
 func WithMode(m Mode) Option {
-	return func(s *settings) { s.mode, s.modeSet = m, true }
+	return optionFunc(func(s *settings) { s.mode, s.modeSet = m, true })
 }
 
 // WithBase sets the name of the base lane, tag.Base ("prod") by default. It
@@ -62,13 +66,13 @@ func WithMode(m Mode) Option {
 // is an error. Chains are checked against the final base lane, whatever the
 // order of the options.
 func WithBase(lane string) Option {
-	return func(s *settings) {
+	return optionFunc(func(s *settings) {
 		if s.inService {
 			s.fail("the base lane is set for every service at once, not for one service (base %q)", lane)
 			return
 		}
 		s.base, s.baseSet = lane, true
-	}
+	})
 }
 
 // WithChain sets the lanes tried, in order, after lane when lane cannot
@@ -78,12 +82,12 @@ func WithBase(lane string) Option {
 // for the same lane replaces an earlier one.
 func WithChain(lane string, fallbacks ...string) Option {
 	chain := slices.Clone(fallbacks)
-	return func(s *settings) {
+	return optionFunc(func(s *settings) {
 		if s.chains == nil {
 			s.chains = make(map[string][]string)
 		}
 		s.chains[lane] = chain
-	}
+	})
 }
 
 // WithReasons sets which reasons allow falling back: by default both
@@ -92,7 +96,7 @@ func WithChain(lane string, fallbacks ...string) Option {
 // but the error says which reason was not allowed).
 func WithReasons(rs ...Reason) Option {
 	reasons := append([]Reason{}, rs...)
-	return func(s *settings) { s.reasons, s.reasonsSet = reasons, true }
+	return optionFunc(func(s *settings) { s.reasons, s.reasonsSet = reasons, true })
 }
 
 // WithFailoverTimeout sets how long a lane whose instances are still
@@ -101,7 +105,7 @@ func WithReasons(rs ...Reason) Option {
 // and reports Connecting until it has passed, NotReady after. The default, 0,
 // means fall back at once. A negative duration is an error.
 func WithFailoverTimeout(d time.Duration) Option {
-	return func(s *settings) { s.timeout, s.timeoutSet = d, true }
+	return optionFunc(func(s *settings) { s.timeout, s.timeoutSet = d, true })
 }
 
 // WithLaneMode sets the mode of requests tagged lane, overriding WithMode:
@@ -109,12 +113,12 @@ func WithFailoverTimeout(d time.Duration) Option {
 // the same lane replaces an earlier one. Setting the mode of the base lane is
 // allowed but changes nothing, since the base lane never falls back.
 func WithLaneMode(lane string, m Mode) Option {
-	return func(s *settings) {
+	return optionFunc(func(s *settings) {
 		if s.lanes == nil {
 			s.lanes = make(map[string]Mode)
 		}
 		s.lanes[lane] = m
-	}
+	})
 }
 
 // WithService overrides settings for one service. The service starts from
@@ -126,7 +130,7 @@ func WithLaneMode(lane string, m Mode) Option {
 // WithBase inside WithService are errors.
 func WithService(service string, opts ...Option) Option {
 	opts = slices.Clone(opts)
-	return func(s *settings) {
+	return optionFunc(func(s *settings) {
 		if s.inService {
 			s.fail("services cannot be nested (WithService(%q) inside it)", service)
 			return
@@ -145,10 +149,10 @@ func WithService(service string, opts ...Option) Option {
 		}
 		for _, o := range opts {
 			if o != nil {
-				o(svc)
+				o.apply(svc)
 			}
 		}
-	}
+	})
 }
 
 // Policy is a validated fallback configuration: the top-level settings and
@@ -188,7 +192,7 @@ func NewPolicy(opts ...Option) (*Policy, error) {
 	top := &settings{}
 	for _, o := range opts {
 		if o != nil {
-			o(top)
+			o.apply(top)
 		}
 	}
 	return build(top)
@@ -202,7 +206,7 @@ func build(top *settings) (*Policy, error) {
 		top.mode = Loose
 	}
 	if !top.reasonsSet {
-		top.reasons = []Reason{NoInstances, Unavailable}
+		top.reasons = slices.Clone(FallbackReasons)
 	}
 	errs := slices.Clone(top.errs)
 	if _, err := tag.Parse(top.base); err != nil {
@@ -297,7 +301,7 @@ func (s *settings) checkChain(base, lane string, chain []string, errs []error) [
 // never nil.
 func normReasons(rs []Reason) []Reason {
 	out := []Reason{}
-	for _, r := range []Reason{NoInstances, Unavailable} {
+	for _, r := range FallbackReasons {
 		if slices.Contains(rs, r) {
 			out = append(out, r)
 		}

@@ -94,6 +94,11 @@ func (r Reason) String() string {
 	return "Reason(" + strconv.Itoa(int(r)) + ")"
 }
 
+// FallbackReasons are the reasons for leaving the requested lane, in the
+// order they are listed everywhere (policy JSON, docs, telemetry): the
+// default of WithReasons. Treat it as read-only.
+var FallbackReasons = []Reason{NoInstances, Unavailable}
+
 // IsFallback reports whether r is a reason for leaving the requested lane:
 // true for NoInstances and Unavailable, false otherwise.
 func (r Reason) IsFallback() bool { return r == NoInstances || r == Unavailable }

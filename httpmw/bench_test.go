@@ -14,7 +14,8 @@ import (
 
 	"github.com/graylane/graylane/httpmw"
 	"github.com/graylane/graylane/propagation"
-	"github.com/graylane/graylane/resolver"
+	"github.com/graylane/graylane/registry"
+	"github.com/graylane/graylane/routing"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -202,10 +203,10 @@ func BenchmarkTwoHops(b *testing.B) {
 // over a base RoundTripper that does nothing: the difference is the cost
 // of picking an instance and rewriting the URL.
 func BenchmarkRouting(b *testing.B) {
-	reg := resolver.NewMemory()
+	reg := registry.NewMemory()
 	defer reg.Close()
 	for i, lane := range []string{"", "gray", "gray"} {
-		in := resolver.Instance{Service: "reviews", Addr: fmt.Sprintf("127.0.0.1:%d", 9000+i)}
+		in := registry.Instance{Service: "reviews", Addr: fmt.Sprintf("127.0.0.1:%d", 9000+i)}
 		if lane != "" {
 			in.Tag = tag.MustParse(lane)
 		}
@@ -213,7 +214,7 @@ func BenchmarkRouting(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	router := resolver.NewRouter(reg, nil)
+	router := routing.NewRouter(reg, nil)
 	defer router.Close()
 	nop := roundTripFunc(func(r *http.Request) (*http.Response, error) { return nil, nil })
 	p := newProp(b)

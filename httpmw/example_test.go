@@ -9,7 +9,8 @@ import (
 
 	"github.com/graylane/graylane/httpmw"
 	"github.com/graylane/graylane/propagation"
-	"github.com/graylane/graylane/resolver"
+	"github.com/graylane/graylane/registry"
+	"github.com/graylane/graylane/routing"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -52,15 +53,15 @@ func Example() {
 // With WithRouting, a request for http://reviews/ goes to an instance of
 // the request's lane, or falls back to prod.
 func ExampleWithRouting() {
-	reg := resolver.NewMemory()
+	reg := registry.NewMemory()
 	defer reg.Close()
 	prod := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "prod instance, reached by fallback: %q", r.Header.Get("x-graylane-fallback"))
 	}))
 	defer prod.Close()
-	reg.Register(context.Background(), resolver.Instance{Service: "reviews", Addr: prod.Listener.Addr().String()})
+	reg.Register(context.Background(), registry.Instance{Service: "reviews", Addr: prod.Listener.Addr().String()})
 
-	router := resolver.NewRouter(reg, nil)
+	router := routing.NewRouter(reg, nil)
 	defer router.Close()
 	p, _ := propagation.New(propagation.WithOwnTag(""))
 	client := &http.Client{Transport: httpmw.NewTransport(nil, httpmw.WithPropagator(p), httpmw.WithRouting(router))}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/receipt"
-	"github.com/graylane/graylane/resolver"
+	"github.com/graylane/graylane/routing"
 )
 
 // Option configures the middleware and the transport.
@@ -18,7 +18,7 @@ func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
 	prop        *propagation.Propagator
-	router      *resolver.Router
+	router      *routing.Router
 	routeFilter func(*http.Request) bool
 	self        *receipt.Self
 }

@@ -10,8 +10,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/graylane/graylane/fallback"
 	"github.com/graylane/graylane/receipt"
-	"github.com/graylane/graylane/resolver"
+	"github.com/graylane/graylane/routing"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -29,13 +30,13 @@ import (
 //
 // If the router cannot route the request, RoundTrip returns an error
 // without sending anything; errors.Is tells the causes apart:
-// resolver.ErrUnknownService (no instance of the service at all),
+// routing.ErrUnknownService (no instance of the service at all),
 // fallback.ErrRejected (strict mode) and fallback.ErrNoInstance (no ready
 // instance in the fallback chain). A reverse proxy turns them into 503 (see
 // package ingress). If an instance refuses the connection, it is reported
 // to the router (which skips it for a while) and the request is sent once
 // more, to a new choice, when its body can be replayed.
-func WithRouting(router *resolver.Router) Option {
+func WithRouting(router *routing.Router) Option {
 	return optionFunc(func(c *config) { c.router = router })
 }
 
@@ -45,7 +46,7 @@ func WithRouteFilter(routed func(*http.Request) bool) Option {
 	return optionFunc(func(c *config) { c.routeFilter = routed })
 }
 
-var fallbackKey = textproto.CanonicalMIMEHeaderKey(resolver.FallbackHeader)
+var fallbackKey = textproto.CanonicalMIMEHeaderKey(fallback.Header)
 
 // logicalHost returns the service name of a request to be routed, or "".
 func (t *Transport) logicalHost(req *http.Request) string {
@@ -101,7 +102,7 @@ func (t *Transport) roundTripRouted(req *http.Request, service string, tg tag.Ta
 
 // routedCopy returns the request to send to the chosen instance: a copy of
 // req (allocated together with its URL) with its own header map.
-func (t *Transport) routedCopy(req *http.Request, route resolver.Route, tg tag.Tag) *http.Request {
+func (t *Transport) routedCopy(req *http.Request, route routing.Route, tg tag.Tag) *http.Request {
 	both := new(struct {
 		req http.Request
 		url url.URL

@@ -19,7 +19,8 @@ import (
 	"github.com/graylane/graylane/fallback"
 	"github.com/graylane/graylane/httpmw"
 	"github.com/graylane/graylane/receipt"
-	"github.com/graylane/graylane/resolver"
+	"github.com/graylane/graylane/registry"
+	"github.com/graylane/graylane/routing"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -28,8 +29,8 @@ const defaultTestTimeout = 10 * time.Second
 // httpFleet runs HTTP instances on loopback, registered in one registry.
 type httpFleet struct {
 	t      *testing.T
-	reg    *resolver.Memory
-	router *resolver.Router
+	reg    *registry.Memory
+	router *routing.Router
 	client *http.Client
 
 	mu    sync.Mutex
@@ -40,13 +41,13 @@ type httpFleet struct {
 type httpInstance struct {
 	name  string
 	srv   *httptest.Server
-	reg   resolver.Registration
+	reg   registry.Registration
 	calls atomic.Int64
 }
 
-func newHTTPFleet(t *testing.T, policy *fallback.Policy, opts ...resolver.RouterOption) *httpFleet {
-	f := &httpFleet{t: t, reg: resolver.NewMemory(), insts: map[string]*httpInstance{}, next: map[string]string{}}
-	f.router = resolver.NewRouter(f.reg, policy, opts...)
+func newHTTPFleet(t *testing.T, policy *fallback.Policy, opts ...routing.Option) *httpFleet {
+	f := &httpFleet{t: t, reg: registry.NewMemory(), insts: map[string]*httpInstance{}, next: map[string]string{}}
+	f.router = routing.NewRouter(f.reg, policy, opts...)
 	f.client = &http.Client{Transport: httpmw.NewTransport(&http.Transport{},
 		httpmw.WithPropagator(newProp(t)), httpmw.WithRouting(f.router))}
 	t.Cleanup(func() {
@@ -93,7 +94,7 @@ func (f *httpFleet) start(service, lane, name string, weight uint32) *httpInstan
 		tg = tag.MustParse(lane)
 	}
 	var err error
-	in.reg, err = f.reg.Register(context.Background(), resolver.Instance{
+	in.reg, err = f.reg.Register(context.Background(), registry.Instance{
 		Service: service, Addr: in.srv.Listener.Addr().String(), Name: name, Tag: tg, Weight: weight,
 	})
 	require.NoError(f.t, err)
@@ -184,7 +185,7 @@ func TestRoutingUnavailable(t *testing.T) {
 		gray := f.start("svc", "gray", "gray", 0)
 		assert.Equal(t, "gray", f.call("svc", "gray").body)
 		inst := gray.reg.Instance()
-		inst.Health = resolver.NotServing
+		inst.Health = registry.NotServing
 		require.NoError(t, gray.reg.Update(context.Background(), inst))
 		require.Eventually(t, func() bool { return f.call("svc", "gray") == httpResult{"prod", "unavailable"} },
 			defaultTestTimeout, time.Millisecond)
@@ -219,7 +220,7 @@ func TestRoutingErrors(t *testing.T) {
 	}
 
 	_, _, err = f.get(ctx, "nosuch", "")
-	assert.ErrorIs(t, err, resolver.ErrUnknownService)
+	assert.ErrorIs(t, err, routing.ErrUnknownService)
 	assert.ErrorIs(t, err, fallback.ErrNoInstance, "an unknown service is a case of no instance")
 	assert.Contains(t, err.Error(), `service "nosuch"`)
 
@@ -234,8 +235,8 @@ func TestRoutingErrors(t *testing.T) {
 }
 
 func TestRoutingDynamicPolicy(t *testing.T) {
-	dyn := resolver.NewDynamicPolicy(nil)
-	f := newHTTPFleet(t, nil, resolver.WithRouterPolicy(dyn))
+	dyn := fallback.NewDynamic(nil)
+	f := newHTTPFleet(t, nil, routing.WithDynamicPolicy(dyn))
 	f.start("svc", "", "prod", 0)
 	assert.Equal(t, httpResult{"prod", "noinstances"}, f.call("svc", "gray"))
 
@@ -369,11 +370,11 @@ func TestRouteReceiptOverHTTP(t *testing.T) {
 // even with a logical host that the registry knows: it goes to its URL as
 // it is. The others are routed.
 func TestRouteFilter(t *testing.T) {
-	reg := resolver.NewMemory()
+	reg := registry.NewMemory()
 	defer reg.Close()
-	_, err := reg.Register(context.Background(), resolver.Instance{Service: "reviews", Addr: "127.0.0.1:9"})
+	_, err := reg.Register(context.Background(), registry.Instance{Service: "reviews", Addr: "127.0.0.1:9"})
 	require.NoError(t, err)
-	router := resolver.NewRouter(reg, nil)
+	router := routing.NewRouter(reg, nil)
 	defer router.Close()
 	hosts := make(chan string, 1)
 	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {

@@ -14,7 +14,8 @@ import (
 
 	"github.com/graylane/graylane/httpmw"
 	"github.com/graylane/graylane/receipt"
-	"github.com/graylane/graylane/resolver"
+	"github.com/graylane/graylane/registry"
+	"github.com/graylane/graylane/routing"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -142,13 +143,13 @@ func TestRoutedCallDropsCallerFallbackHeader(t *testing.T) {
 		got <- r.Header["X-Graylane-Fallback"]
 	}))
 	defer inst.Close()
-	reg := resolver.NewMemory()
+	reg := registry.NewMemory()
 	defer reg.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
 	defer cancel()
-	_, err := reg.Register(ctx, resolver.Instance{Service: "svc", Addr: inst.Listener.Addr().String(), Tag: tag.MustParse("gray")})
+	_, err := reg.Register(ctx, registry.Instance{Service: "svc", Addr: inst.Listener.Addr().String(), Tag: tag.MustParse("gray")})
 	require.NoError(t, err)
-	router := resolver.NewRouter(reg, nil)
+	router := routing.NewRouter(reg, nil)
 	defer router.Close()
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()

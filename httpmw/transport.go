@@ -5,7 +5,7 @@ import (
 
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/receipt"
-	"github.com/graylane/graylane/resolver"
+	"github.com/graylane/graylane/routing"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -15,7 +15,7 @@ import (
 type Transport struct {
 	base        http.RoundTripper
 	prop        *propagation.Propagator
-	router      *resolver.Router
+	router      *routing.Router
 	routeFilter func(*http.Request) bool
 }
 

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/balancer"
@@ -16,6 +19,7 @@ import (
 	"google.golang.org/grpc/serviceconfig"
 
 	"github.com/graylane/graylane/fallback"
+	"github.com/graylane/graylane/internal/lanes"
 )
 
 // BalancerName is the name of the tag-aware load balancing policy, for the
@@ -36,62 +40,99 @@ func init() {
 	balancer.Register(balancerBuilder{})
 }
 
-// lbConfig is the parsed service config of the balancer: a fallback policy
-// (the JSON of fallback.ParseJSON) plus the balancer's own keys.
-type lbConfig struct {
+// LBConfig is the balancer's configuration, the JSON object under its name
+// in the service config:
+//
+//	{"loadBalancingConfig": [{"graylane_tag": {
+//		"policy": {"chains": {"dev-alice": ["dev", "prod"]}},
+//		"laneIdleTimeout": "30m",
+//		"laneWakeTimeout": "1s"
+//	}}]}
+//
+// DialOptions writes it; write it by hand only to configure the balancer
+// without graylane's resolver. Unknown keys are ignored, as gRPC does for
+// its own policies.
+type LBConfig struct {
 	serviceconfig.LoadBalancingConfig `json:"-"`
 
-	policy          *fallback.Policy
-	laneIdleTimeout time.Duration
-	laneWakeTimeout time.Duration
+	// Policy is the fallback policy in the JSON form of package fallback.
+	// Absent or null: fallback.Default(). A policy the resolver hands over
+	// (WithDynamicPolicy) takes precedence.
+	Policy *fallback.Policy `json:"policy,omitempty"`
+	// LaneIdleTimeout is how long a lane other than the base lane may go
+	// without calls before its connections are closed, as a Go duration
+	// string. Absent: DefaultLaneIdleTimeout; "0s": never.
+	LaneIdleTimeout *Duration `json:"laneIdleTimeout,omitempty"`
+	// LaneWakeTimeout is how long a call for an idle lane waits for the
+	// lane to connect again before falling back. Absent:
+	// DefaultLaneWakeTimeout.
+	LaneWakeTimeout *Duration `json:"laneWakeTimeout,omitempty"`
+}
+
+// Duration is a time.Duration written in JSON as a Go duration string,
+// such as "30m" or "250ms". It must not be negative.
+type Duration time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration string such as \"30m\", got %s", truncate(b))
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("%q is not a non-negative duration", truncate([]byte(s)))
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func truncate(b []byte) string {
+	if len(b) > 64 {
+		return string(b[:64]) + "..."
+	}
+	return string(b)
+}
+
+func (c *LBConfig) policy() *fallback.Policy {
+	if c == nil || c.Policy == nil {
+		return fallback.Default()
+	}
+	return c.Policy
+}
+
+func (c *LBConfig) idleTimeout() time.Duration {
+	if c == nil || c.LaneIdleTimeout == nil {
+		return DefaultLaneIdleTimeout
+	}
+	return time.Duration(*c.LaneIdleTimeout)
+}
+
+func (c *LBConfig) wakeTimeout() time.Duration {
+	if c == nil || c.LaneWakeTimeout == nil {
+		return DefaultLaneWakeTimeout
+	}
+	return time.Duration(*c.LaneWakeTimeout)
 }
 
 type balancerBuilder struct{}
 
 func (balancerBuilder) Name() string { return BalancerName }
 
-// ParseConfig parses the balancer's JSON: every key of the fallback policy
-// (see package fallback) plus "laneIdleTimeout" (default "30m"; "0s" keeps
-// idle lanes connected) and "laneWakeTimeout" (default "1s").
+// ParseConfig parses an LBConfig.
 func (balancerBuilder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfig, error) {
-	return parseLBConfig(js)
-}
-
-func parseLBConfig(js []byte) (*lbConfig, error) {
-	cfg := &lbConfig{laneIdleTimeout: DefaultLaneIdleTimeout, laneWakeTimeout: DefaultLaneWakeTimeout}
+	cfg := &LBConfig{}
 	if len(bytes.TrimSpace(js)) == 0 {
-		cfg.policy = fallback.Default()
 		return cfg, nil
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(js, &raw); err != nil {
-		return nil, fmt.Errorf("%s: config is not a JSON object: %w", BalancerName, err)
-	}
-	for key, dst := range map[string]*time.Duration{"laneIdleTimeout": &cfg.laneIdleTimeout, "laneWakeTimeout": &cfg.laneWakeTimeout} {
-		v, ok := raw[key]
-		if !ok {
-			continue
-		}
-		delete(raw, key)
-		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
-			return nil, fmt.Errorf("%s: %s: want a duration string such as \"30m\"", BalancerName, key)
-		}
-		d, err := time.ParseDuration(s)
-		if err != nil || d < 0 {
-			return nil, fmt.Errorf("%s: %s: %q is not a non-negative duration", BalancerName, key, s)
-		}
-		*dst = d
-	}
-	rest, err := json.Marshal(raw)
-	if err != nil {
-		return nil, err
-	}
-	p, err := fallback.ParseJSON(rest)
-	if err != nil {
+	if err := json.Unmarshal(js, cfg); err != nil {
 		return nil, fmt.Errorf("%s: %w", BalancerName, err)
 	}
-	cfg.policy = p
 	return cfg, nil
 }
 
@@ -102,9 +143,9 @@ func (balancerBuilder) Build(cc balancer.ClientConn, opts balancer.BuildOptions)
 		service:    strings.TrimPrefix(opts.Target.Endpoint(), "/"),
 		lanes:      map[string]*laneInfo{},
 		parked:     map[string]bool{},
-		tel:        sharedTelemetry(),
+		tel:        lanes.Shared(nil),
+		cfg:        &LBConfig{},
 	}
-	b.cfg, _ = parseLBConfig(nil)
 	b.child = endpointsharding.NewBalancer(b, opts, balancer.Get(pickfirst.Name).Build, endpointsharding.Options{})
 	return b
 }
@@ -121,15 +162,15 @@ type tagBalancer struct {
 	balancer.ClientConn // the parent, for the child's calls
 	cc                  balancer.ClientConn
 	service             string
-	tel                 *telemetry
 
 	childMu sync.Mutex
 	child   balancer.Balancer
 
 	mu          sync.Mutex
 	closed      bool
-	cfg         *lbConfig
-	policy      *fallback.Policy        // from the resolver, else cfg.policy
+	cfg         *LBConfig
+	tel         *lanes.Telemetry
+	policy      *fallback.Policy        // from the resolver, else cfg.Policy
 	endpoints   []grpcresolver.Endpoint // all, from the resolver
 	resolverAt  grpcresolver.State
 	haveState   bool
@@ -143,9 +184,11 @@ type tagBalancer struct {
 
 // laneInfo is what the balancer keeps about a lane between pickers.
 type laneInfo struct {
-	served          []*decisionStats // counters of the routes that pick from the lane
-	counted         uint64           // their sum at the last sweep
-	waking          atomicFlag       // a wake-up is under way
+	next            atomic.Uint32 // the lane's rotation: calls picked from it, from a random start
+	counted         uint32        // next at the last sweep
+	seq             []int         // rotation of the ready children by index
+	seqWeights      []uint32      // the weights seq was made for
+	waking          atomic.Bool   // a wake-up is under way
 	connectingSince time.Time
 	waitUntil       time.Time
 }
@@ -155,13 +198,18 @@ func (b *tagBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error 
 	defer b.childMu.Unlock()
 
 	b.mu.Lock()
-	if cfg, ok := ccs.BalancerConfig.(*lbConfig); ok && cfg != nil {
+	if cfg, ok := ccs.BalancerConfig.(*LBConfig); ok && cfg != nil {
+		if cfg.idleTimeout() != b.cfg.idleTimeout() {
+			stopTimer(b.sweep) // re-armed below with the new timeout
+			b.sweep = nil
+		}
 		b.cfg = cfg
 	}
 	b.policy = statePolicy(ccs.ResolverState)
 	if b.policy == nil {
-		b.policy = b.cfg.policy
+		b.policy = b.cfg.policy()
 	}
+	b.tel = lanes.Shared(stateMeterProvider(ccs.ResolverState))
 	b.endpoints = ccs.ResolverState.Endpoints
 	b.resolverAt = ccs.ResolverState
 	b.haveState = len(b.endpoints) > 0
@@ -222,7 +270,7 @@ func (b *tagBalancer) ResolverError(err error) {
 	have := b.haveState
 	b.mu.Unlock()
 	if have {
-		b.tel.log().Debug("graylane balancer: resolver error ignored, keeping the last state",
+		b.tel.Log().Debug("graylane balancer: resolver error ignored, keeping the last state",
 			"service", b.service, "error", err)
 		return
 	}
@@ -276,9 +324,18 @@ func (b *tagBalancer) publishLocked() {
 	sp := b.policy.Service(b.service)
 	states := b.laneStatesLocked(now, sp.FailoverTimeout())
 	p := newPicker(b, sp, states)
+	// The channel's state is what calls will meet: READY as soon as one
+	// lane can serve, and not READY while connected instances all say they
+	// are not serving.
 	agg := b.childAgg
-	if agg != connectivity.Ready && p.anyReady {
+	switch {
+	case p.anyReady:
 		agg = connectivity.Ready
+	case agg != connectivity.Ready:
+	case p.anyConnecting:
+		agg = connectivity.Connecting
+	default:
+		agg = connectivity.TransientFailure
 	}
 	b.cc.UpdateState(balancer.State{ConnectivityState: agg, Picker: p})
 	b.scheduleDeadlineLocked(now)
@@ -298,6 +355,26 @@ type readyChild struct {
 	weight uint32
 }
 
+// rotation returns the lane's ready children's pickers in weighted
+// round-robin order. The order depends only on the weights, so it is
+// worked out again only when they change: a state change elsewhere in a
+// large service costs this lane a copy of its pickers.
+func (v *laneView) rotation() []balancer.Picker {
+	info := v.info
+	w := make([]uint32, len(v.ready))
+	for i, c := range v.ready {
+		w[i] = c.weight
+	}
+	if !slices.Equal(w, info.seqWeights) {
+		info.seq, info.seqWeights = lanes.Sequence(w), w
+	}
+	slots := make([]balancer.Picker, len(info.seq))
+	for i, j := range info.seq {
+		slots[i] = v.ready[j].picker
+	}
+	return slots
+}
+
 // laneStatesLocked groups the children by lane and says what state each
 // lane is in, keeping each lane's waiting window (failover timeout, or
 // wake timeout for a lane coming back from idle) up to date.
@@ -309,9 +386,9 @@ func (b *tagBalancer) laneStatesLocked(now time.Time, failover time.Duration) ma
 			info := b.lanes[lane]
 			if info == nil {
 				info = &laneInfo{}
+				info.next.Store(rand.Uint32()) // clients of one service start apart
 				b.lanes[lane] = info
 			}
-			info.served = info.served[:0] // the new picker's routes fill it again
 			v = &laneView{name: lane, info: info, state: fallback.NotReady}
 			views[lane] = v
 		}
@@ -399,12 +476,12 @@ func (b *tagBalancer) wake(lane string) {
 	}
 	delete(b.parked, lane)
 	now := time.Now()
-	wait := max(b.cfg.laneWakeTimeout, b.policy.Service(b.service).FailoverTimeout())
+	wait := max(b.cfg.wakeTimeout(), b.policy.Service(b.service).FailoverTimeout())
 	if info != nil {
 		info.connectingSince, info.waitUntil = now, now.Add(wait)
 		info.waking.Store(false)
 	}
-	b.tel.log().Debug("graylane balancer: waking idle lane", "service", b.service, "lane", lane)
+	b.tel.Log().Debug("graylane balancer: waking idle lane", "service", b.service, "lane", lane)
 	state := b.childStateLocked()
 	b.mu.Unlock()
 	b.child.UpdateClientConnState(balancer.ClientConnState{ResolverState: state})
@@ -413,10 +490,10 @@ func (b *tagBalancer) wake(lane string) {
 // scheduleSweepLocked arms the idle-lane sweep if lanes other than the base
 // lane are connected and the idle timeout is on.
 func (b *tagBalancer) scheduleSweepLocked() {
-	if b.sweep != nil || b.cfg.laneIdleTimeout <= 0 {
+	if b.sweep != nil || b.cfg.idleTimeout() <= 0 {
 		return
 	}
-	b.sweep = time.AfterFunc(b.cfg.laneIdleTimeout, b.sweepIdle)
+	b.sweep = time.AfterFunc(b.cfg.idleTimeout(), b.sweepIdle)
 }
 
 // sweepIdle parks every lane but the base lane that had no call since the
@@ -430,16 +507,17 @@ func (b *tagBalancer) sweepIdle() {
 		return
 	}
 	b.sweep = nil
+	if b.cfg.idleTimeout() <= 0 { // turned off since the sweep was armed
+		b.mu.Unlock()
+		return
+	}
 	base := b.policy.Base()
 	var parked []string
 	for lane, info := range b.lanes {
 		if lane == base || b.parked[lane] {
 			continue
 		}
-		var calls uint64
-		for _, st := range info.served {
-			calls += st.n.Load()
-		}
+		calls := info.next.Load()
 		used := calls != info.counted
 		info.counted = calls
 		if !used && info.connectingSince.IsZero() {
@@ -452,7 +530,7 @@ func (b *tagBalancer) sweepIdle() {
 		b.mu.Unlock()
 		return
 	}
-	b.tel.log().Debug("graylane balancer: parking idle lanes", "service", b.service, "lanes", parked)
+	b.tel.Log().Debug("graylane balancer: parking idle lanes", "service", b.service, "lanes", parked)
 	state := b.childStateLocked()
 	b.mu.Unlock()
 	b.child.UpdateClientConnState(balancer.ClientConnState{ResolverState: state})

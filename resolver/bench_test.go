@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"google.golang.org/grpc/attributes"
@@ -17,6 +16,8 @@ import (
 	grpcresolver "google.golang.org/grpc/resolver"
 
 	"github.com/graylane/graylane/fallback"
+	"github.com/graylane/graylane/internal/lanes"
+	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -85,7 +86,7 @@ func readyPicker(b testing.TB, name string, eps []grpcresolver.Endpoint, cfg any
 	bal := balancer.Get(name).Build(cc, balancer.BuildOptions{Target: grpcresolver.Target{}})
 	ccs := balancer.ClientConnState{ResolverState: grpcresolver.State{Endpoints: eps}}
 	if cfg != nil {
-		ccs.BalancerConfig = cfg.(*lbConfig)
+		ccs.BalancerConfig = cfg.(*LBConfig)
 	}
 	if err := bal.UpdateClientConnState(ccs); err != nil {
 		b.Fatal(err)
@@ -106,8 +107,8 @@ func allReady(p balancer.Picker, name string, n int) bool {
 	case *picker:
 		total := 0
 		seen := map[*laneView]bool{}
-		for _, e := range p.byLane.entries {
-			if r := e.r; r != nil && r.lane != nil && !seen[r.lane] && r.lane.state == fallback.Ready {
+		for _, r := range p.byLane.All() {
+			if r.lane != nil && !seen[r.lane] && r.lane.state == fallback.Ready {
 				seen[r.lane] = true
 				total += len(r.lane.ready)
 			}
@@ -127,10 +128,7 @@ func allReady(p balancer.Picker, name string, n int) bool {
 // over the same ready endpoints, from 3 to 300 instances and 1 to 100
 // lanes. Compare with benchstat -col /impl.
 func BenchmarkPick(b *testing.B) {
-	cfg, err := parseLBConfig(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	cfg := &LBConfig{}
 	cases := []struct{ instances, lanes int }{{3, 1}, {300, 1}, {300, 100}, {3, 3}}
 	for _, c := range cases {
 		eps := endpoints(c.instances, c.lanes)
@@ -161,10 +159,10 @@ func BenchmarkPick(b *testing.B) {
 }
 
 // instancesIn returns n instances spread over lanes lanes.
-func instancesIn(n, lanes int) []Instance {
-	out := make([]Instance, n)
+func instancesIn(n, lanes int) []registry.Instance {
+	out := make([]registry.Instance, n)
 	for i := range out {
-		out[i] = Instance{Service: "svc", Addr: fmt.Sprintf("10.%d.%d.%d:80", i>>16, (i>>8)&255, i&255), Name: "svc-" + strconv.Itoa(i)}
+		out[i] = registry.Instance{Service: "svc", Addr: fmt.Sprintf("10.%d.%d.%d:80", i>>16, (i>>8)&255, i&255), Name: "svc-" + strconv.Itoa(i)}
 		if l := i % lanes; l > 0 {
 			out[i].Tag = tag.MustParse("lane-" + strconv.Itoa(l))
 		}
@@ -180,7 +178,7 @@ func instancesIn(n, lanes int) []Instance {
 func BenchmarkResolverUpdate(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		insts := instancesIn(n, 100)
-		r := &grpcResolver{b: NewBuilder(NewMemory())}
+		r := &grpcResolver{b: NewBuilder(registry.NewMemory())}
 		b.Run(fmt.Sprintf("stage=resolver/instances=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -194,10 +192,10 @@ func BenchmarkResolverUpdate(b *testing.B) {
 		state := r.state(insts)
 		bal := &tagBalancer{
 			cc: &fakeCC{ready: make(chan struct{}, 1)}, service: "svc",
-			lanes: map[string]*laneInfo{}, parked: map[string]bool{}, tel: sharedTelemetry(),
+			lanes: map[string]*laneInfo{}, parked: map[string]bool{}, tel: lanes.Shared(nil),
 		}
-		bal.cfg, _ = parseLBConfig(nil)
-		bal.policy = bal.cfg.policy
+		bal.cfg = &LBConfig{}
+		bal.policy = bal.cfg.policy()
 		bal.endpoints = state.Endpoints
 		ready := readyPickerStub{}
 		for _, ep := range state.Endpoints {
@@ -222,50 +220,4 @@ type readyPickerStub struct{}
 
 func (readyPickerStub) Pick(balancer.PickInfo) (balancer.PickResult, error) {
 	return balancer.PickResult{}, nil
-}
-
-// BenchmarkRouterRoute measures the pick of the HTTP routing transport:
-// Router.Route for a lane that serves (lane=gray) and for a tag that falls
-// back (lane=v3), against a lane-blind round-robin over a fixed instance
-// list (impl=static), the least a client-side balancer does. It must not
-// allocate.
-func BenchmarkRouterRoute(b *testing.B) {
-	reg := NewMemory()
-	defer reg.Close()
-	for i, lane := range []string{"", "gray", "gray"} {
-		in := Instance{Service: "reviews", Addr: fmt.Sprintf("127.0.0.1:%d", 9000+i)}
-		if lane != "" {
-			in.Tag = tag.MustParse(lane)
-		}
-		if _, err := reg.Register(context.Background(), in); err != nil {
-			b.Fatal(err)
-		}
-	}
-	router := NewRouter(reg, nil)
-	defer router.Close()
-	ctx := context.Background()
-	for _, lane := range []string{"gray", "v3"} {
-		t := tag.MustParse(lane)
-		if _, err := router.Route(ctx, "reviews", t); err != nil {
-			b.Fatal(err)
-		}
-		b.Run("lane="+lane+"/impl=graylane", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := router.Route(ctx, "reviews", t); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		insts := reg.Instances("reviews")
-		var next atomic.Uint32
-		b.Run("lane="+lane+"/impl=static", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if in := insts[next.Add(1)%uint32(len(insts))]; in.Addr == "" {
-					b.Fatal("no address")
-				}
-			}
-		})
-	}
 }

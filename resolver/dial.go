@@ -3,49 +3,13 @@ package resolver
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"google.golang.org/grpc"
 	_ "google.golang.org/grpc/health" // client-side health checking, for WithHealthCheck
 
 	"github.com/graylane/graylane/fallback"
+	"github.com/graylane/graylane/registry"
 )
-
-// DialOption configures DialOptions.
-type DialOption func(*dialConfig)
-
-type dialConfig struct {
-	dynamic     *DynamicPolicy
-	healthCheck *string
-	idle, wake  *time.Duration
-}
-
-// WithDynamicPolicy routes with the policy held by d, following its changes,
-// instead of the policy given to DialOptions.
-func WithDynamicPolicy(d *DynamicPolicy) DialOption {
-	return func(c *dialConfig) { c.dynamic = d }
-}
-
-// WithHealthCheck turns on gRPC client-side health checking
-// (grpc.health.v1) for service name (often ""): instances that report
-// NOT_SERVING are not picked, and a lane whose instances all do is
-// unavailable.
-func WithHealthCheck(service string) DialOption {
-	return func(c *dialConfig) { c.healthCheck = &service }
-}
-
-// WithLaneIdleTimeout sets how long a lane other than the base lane may go
-// without calls before its connections are closed (default 30m; 0 keeps
-// them open).
-func WithLaneIdleTimeout(d time.Duration) DialOption {
-	return func(c *dialConfig) { c.idle = &d }
-}
-
-// WithLaneWakeTimeout sets how long a call for an idle lane waits for the
-// lane to connect again before falling back (default 1s).
-func WithLaneWakeTimeout(d time.Duration) DialOption {
-	return func(c *dialConfig) { c.wake = &d }
-}
 
 // DialOptions returns what grpc.NewClient needs to route calls by lane: the
 // graylane resolver over reg (targets "graylane:///<service>") and the
@@ -57,45 +21,40 @@ func WithLaneWakeTimeout(d time.Duration) DialOption {
 //		grpc.WithTransportCredentials(insecure.NewCredentials()),
 //		grpc.WithChainUnaryInterceptor(grpcmw.UnaryClientInterceptor()),
 //		grpc.WithChainStreamInterceptor(grpcmw.StreamClientInterceptor()))...)
-func DialOptions(reg Registry, policy *fallback.Policy, opts ...DialOption) []grpc.DialOption {
-	var c dialConfig
-	for _, o := range opts {
-		o(&c)
-	}
-	var bopts []BuilderOption
+func DialOptions(reg registry.Registry, policy *fallback.Policy, opts ...Option) []grpc.DialOption {
+	c := newConfig(opts)
 	if c.dynamic != nil {
-		bopts = append(bopts, WithPolicy(c.dynamic))
 		policy = c.dynamic.Load()
 	}
 	return []grpc.DialOption{
-		grpc.WithResolvers(NewBuilder(reg, bopts...)),
-		grpc.WithDefaultServiceConfig(serviceConfig(orDefault(policy), c)),
+		grpc.WithResolvers(newBuilder(reg, c)),
+		grpc.WithDefaultServiceConfig(serviceConfig(policy, c)),
 	}
 }
 
 // serviceConfig renders the service config JSON that selects the balancer.
-func serviceConfig(p *fallback.Policy, c dialConfig) string {
-	raw, err := p.MarshalJSON()
-	if err != nil {
-		panic(fmt.Sprintf("graylane: marshal policy: %v", err)) // a valid Policy always marshals
+func serviceConfig(p *fallback.Policy, c config) string {
+	type healthCheckConfig struct {
+		ServiceName string `json:"serviceName"`
 	}
-	var lb map[string]any
-	if err := json.Unmarshal(raw, &lb); err != nil {
-		panic(fmt.Sprintf("graylane: policy JSON: %v", err))
+	var sc struct {
+		LB          []map[string]*LBConfig `json:"loadBalancingConfig"`
+		HealthCheck *healthCheckConfig     `json:"healthCheckConfig,omitempty"`
 	}
+	lb := &LBConfig{Policy: p}
 	if c.idle != nil {
-		lb["laneIdleTimeout"] = c.idle.String()
+		lb.LaneIdleTimeout = (*Duration)(c.idle)
 	}
 	if c.wake != nil {
-		lb["laneWakeTimeout"] = c.wake.String()
+		lb.LaneWakeTimeout = (*Duration)(c.wake)
 	}
-	sc := map[string]any{"loadBalancingConfig": []any{map[string]any{BalancerName: lb}}}
+	sc.LB = []map[string]*LBConfig{{BalancerName: lb}}
 	if c.healthCheck != nil {
-		sc["healthCheckConfig"] = map[string]any{"serviceName": *c.healthCheck}
+		sc.HealthCheck = &healthCheckConfig{ServiceName: *c.healthCheck}
 	}
 	out, err := json.Marshal(sc)
 	if err != nil {
-		panic(fmt.Sprintf("graylane: service config: %v", err))
+		panic(fmt.Sprintf("graylane: service config: %v", err)) // a valid Policy always marshals
 	}
 	return string(out)
 }

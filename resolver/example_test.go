@@ -1,7 +1,6 @@
 package resolver_test
 
 import (
-	"context"
 	"fmt"
 
 	"google.golang.org/grpc"
@@ -9,46 +8,14 @@ import (
 
 	"github.com/graylane/graylane/fallback"
 	"github.com/graylane/graylane/grpcmw"
+	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/resolver"
-	"github.com/graylane/graylane/tag"
 )
-
-// A Router picks an instance of the request's lane, or falls back.
-func ExampleRouter() {
-	ctx := context.Background()
-	reg := resolver.NewMemory()
-	defer reg.Close()
-	reg.Register(ctx, resolver.Instance{Service: "reviews", Addr: "10.0.0.1:9080", Name: "reviews-v1-0"})
-	reg.Register(ctx, resolver.Instance{Service: "reviews", Addr: "10.0.0.2:9080", Name: "reviews-v2-0", Tag: tag.MustParse("gray")})
-
-	router := resolver.NewRouter(reg, nil)
-	defer router.Close()
-	for _, lane := range []string{"gray", "v3"} {
-		r, err := router.Route(ctx, "reviews", tag.MustParse(lane))
-		if err != nil {
-			panic(err)
-		}
-		fmt.Printf("%s -> %s (lane %s, %s)\n", lane, r.Instance.Name, r.Lane, r.Reason)
-	}
-	r, _ := router.Route(ctx, "reviews", tag.Tag{})
-	fmt.Printf("untagged -> %s (%s)\n", r.Instance.Name, r.Reason)
-
-	strict, _ := fallback.NewPolicy(fallback.WithMode(fallback.Strict))
-	strictRouter := resolver.NewRouter(reg, strict)
-	defer strictRouter.Close()
-	_, err := strictRouter.Route(ctx, "reviews", tag.MustParse("v3"))
-	fmt.Println(err)
-	// Output:
-	// gray -> reviews-v2-0 (lane gray, matched)
-	// v3 -> reviews-v1-0 (lane prod, noinstances)
-	// untagged -> reviews-v1-0 (untagged)
-	// graylane: service "reviews", tag "v3": lane "v3" has no instances (noinstances) and strict mode forbids fallback
-}
 
 // DialOptions gives grpc.NewClient the graylane resolver and balancer: calls
 // go to an instance of their tag's lane.
 func ExampleDialOptions() {
-	reg := resolver.NewMemory()
+	reg := registry.NewMemory()
 	defer reg.Close()
 	policy, err := fallback.NewPolicy(fallback.WithChain("dev-alice", "dev", "prod"))
 	if err != nil {

@@ -15,26 +15,27 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/graylane/graylane/fallback"
+	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/resolver"
 )
 
 // failingRegistry delivers the sets of an inner registry, then fails.
 type failingRegistry struct {
-	resolver.Registry
+	registry.Registry
 	fail chan struct{}
 }
 
 type failingWatcher struct {
-	resolver.Watcher
+	registry.Watcher
 	fail chan struct{}
 }
 
-func (r failingRegistry) Watch(ctx context.Context, service string) (resolver.Watcher, error) {
+func (r failingRegistry) Watch(ctx context.Context, service string) (registry.Watcher, error) {
 	w, err := r.Registry.Watch(ctx, service)
 	return failingWatcher{w, r.fail}, err
 }
 
-func (w failingWatcher) Next(ctx context.Context) ([]resolver.Instance, error) {
+func (w failingWatcher) Next(ctx context.Context) ([]registry.Instance, error) {
 	select {
 	case <-w.fail:
 		return nil, errors.New("registry unreachable")
@@ -64,7 +65,7 @@ func TestResolverErrorKeepsLastState(t *testing.T) {
 }
 
 func TestBuilderRejectsBadTarget(t *testing.T) {
-	cc, err := grpc.NewClient("graylane:///not a service", append(resolver.DialOptions(resolver.NewMemory(), nil),
+	cc, err := grpc.NewClient("graylane:///not a service", append(resolver.DialOptions(registry.NewMemory(), nil),
 		grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	require.NoError(t, err) // the resolver is built on the first call
 	defer cc.Close()
@@ -78,7 +79,7 @@ func TestBuilderRejectsBadTarget(t *testing.T) {
 func TestDynamicPolicyGRPC(t *testing.T) {
 	f := newFleet(t)
 	f.start("svc", "", "prod", 0)
-	dyn := resolver.NewDynamicPolicy(nil)
+	dyn := fallback.NewDynamic(nil)
 	client := f.dial("svc", nil, resolver.WithDynamicPolicy(dyn))
 	assert.Equal(t, result{served: "prod", reason: "noinstances"}, call(client, "gray"))
 

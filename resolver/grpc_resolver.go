@@ -2,16 +2,18 @@ package resolver
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
+	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc/attributes"
 	grpcresolver "google.golang.org/grpc/resolver"
 
 	"github.com/graylane/graylane/fallback"
+	"github.com/graylane/graylane/registry"
 )
 
 // Scheme is the gRPC target scheme of the resolver: "graylane:///reviews"
@@ -26,6 +28,7 @@ type (
 	laneAttr   struct{}
 	infoAttr   struct{}
 	policyAttr struct{}
+	meterAttr  struct{}
 )
 
 // endpointInfo is the rest of what the balancer needs of an instance, in
@@ -33,7 +36,7 @@ type (
 type endpointInfo struct {
 	name   string
 	weight uint32
-	health Health
+	health registry.Health
 }
 
 // EndpointLane returns the tag of the instance behind ep ("" for the base
@@ -56,7 +59,7 @@ func endpointWeight(ep grpcresolver.Endpoint) uint32 {
 
 func endpointServing(ep grpcresolver.Endpoint) bool {
 	info, _ := ep.Attributes.Value(infoAttr{}).(endpointInfo)
-	return info.health == Serving
+	return info.health == registry.Serving
 }
 
 func statePolicy(s grpcresolver.State) *fallback.Policy {
@@ -64,49 +67,41 @@ func statePolicy(s grpcresolver.State) *fallback.Policy {
 	return p
 }
 
+// stateMeterProvider returns the MeterProvider the resolver hands the
+// balancer, or nil for the global one.
+func stateMeterProvider(s grpcresolver.State) metric.MeterProvider {
+	mp, _ := s.Attributes.Value(meterAttr{}).(metric.MeterProvider)
+	return mp
+}
+
 // Builder is a gRPC resolver.Builder for the scheme "graylane" over a
-// Registry. Register it per client with grpc.WithResolvers, or use
+// registry. Register it per client with grpc.WithResolvers, or use
 // DialOptions.
 type Builder struct {
-	reg    Registry
-	policy *DynamicPolicy
-	logger *slog.Logger
+	reg registry.Registry
+	cfg config
 }
 
 var _ grpcresolver.Builder = (*Builder)(nil)
 
-// BuilderOption configures a Builder.
-type BuilderOption func(*Builder)
-
-// WithPolicy makes the resolver hand the balancer the policy of d, and the
-// new one each time d changes. It takes precedence over the policy in the
-// service config.
-func WithPolicy(d *DynamicPolicy) BuilderOption {
-	return func(b *Builder) { b.policy = d }
+// NewBuilder returns a resolver builder over reg. WithDynamicPolicy,
+// WithMeterProvider and WithLogger apply to it.
+func NewBuilder(reg registry.Registry, opts ...Option) *Builder {
+	return newBuilder(reg, newConfig(opts))
 }
 
-// WithResolverLogger sets the logger of resolver events (debug level).
-func WithResolverLogger(l *slog.Logger) BuilderOption {
-	return func(b *Builder) { b.logger = l }
-}
-
-// NewBuilder returns a resolver builder over reg.
-func NewBuilder(reg Registry, opts ...BuilderOption) *Builder {
-	b := &Builder{reg: reg, logger: slog.Default()}
-	for _, o := range opts {
-		o(b)
-	}
-	return b
+func newBuilder(reg registry.Registry, c config) *Builder {
+	return &Builder{reg: reg, cfg: c}
 }
 
 // Scheme implements resolver.Builder.
 func (b *Builder) Scheme() string { return Scheme }
 
 // Build implements resolver.Builder. The target's endpoint is the service
-// name, which must be a valid service name (see Instance.Validate).
+// name, which must be a valid service name (see registry.ValidateService).
 func (b *Builder) Build(target grpcresolver.Target, cc grpcresolver.ClientConn, _ grpcresolver.BuildOptions) (grpcresolver.Resolver, error) {
 	service := strings.TrimPrefix(target.Endpoint(), "/")
-	if err := ValidateService(service); err != nil {
+	if err := registry.ValidateService(service); err != nil {
 		return nil, fmt.Errorf("graylane resolver: target %q: %w", target.String(), err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -115,79 +110,146 @@ func (b *Builder) Build(target grpcresolver.Target, cc grpcresolver.ClientConn, 
 		cancel()
 		return nil, fmt.Errorf("graylane resolver: watch %q: %w", service, err)
 	}
-	r := &grpcResolver{b: b, cc: cc, service: service, w: w, cancel: cancel}
+	r := &grpcResolver{b: b, cc: cc, service: service, cancel: cancel, retry: make(chan struct{}, 1)}
 	r.wg.Add(1)
-	go r.run(ctx)
+	go r.run(ctx, w)
 	return r, nil
 }
+
+// Backoff of watches that failed: from minRewatch, doubling up to
+// maxRewatch, with jitter. ResolveNow cuts a wait short.
+const (
+	minRewatch = 100 * time.Millisecond
+	maxRewatch = 30 * time.Second
+)
 
 type grpcResolver struct {
 	b       *Builder
 	cc      grpcresolver.ClientConn
 	service string
-	w       Watcher
 	cancel  context.CancelFunc
+	retry   chan struct{} // ResolveNow: retry a failed watch now
 	wg      sync.WaitGroup
 }
 
+// watchResult is what the reader of a Watcher passes on: a set, or the
+// error that ended the watch.
+type watchResult struct {
+	insts []registry.Instance
+	err   error
+}
+
 // run pushes each new instance set, and each new policy, to the channel.
-func (r *grpcResolver) run(ctx context.Context) {
+// When the watch fails, it keeps the last state, reports the error, and
+// watches again with backoff until it succeeds or the resolver closes.
+func (r *grpcResolver) run(ctx context.Context, w registry.Watcher) {
 	defer r.wg.Done()
-	sets := make(chan []Instance)
-	go func() {
-		defer close(sets)
-		for {
-			insts, err := r.w.Next(ctx)
-			if err != nil {
-				if !errors.Is(err, ErrClosed) && ctx.Err() == nil {
-					r.cc.ReportError(err)
-				}
-				return
-			}
-			select {
-			case sets <- insts:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	results := make(chan watchResult)
 	var (
-		insts   []Instance
+		insts   []registry.Instance
 		have    bool
 		changed <-chan struct{}
+		backoff = minRewatch
+		retryC  <-chan time.Time
+		reading = true
 	)
-	if r.b.policy != nil {
-		changed = r.b.policy.Changed()
+	go r.read(ctx, w, results)
+	if d := r.b.cfg.dynamic; d != nil {
+		changed = d.Changed()
 	}
 	for {
 		select {
-		case s, ok := <-sets:
-			if !ok {
-				return
+		case res := <-results:
+			if res.err != nil {
+				reading = false
+				if ctx.Err() != nil {
+					return
+				}
+				r.cc.ReportError(fmt.Errorf("graylane resolver: service %q: %w", r.service, res.err))
+				r.b.cfg.logger.Debug("graylane resolver: watch failed, watching again", "service", r.service, "in", backoff, "error", res.err)
+				t := time.NewTimer(backoff + rand.N(backoff/2))
+				retryC = t.C
+				backoff = min(2*backoff, maxRewatch)
+				continue
 			}
-			insts, have = s, true
+			insts, have = res.insts, true
+			backoff = minRewatch
 		case <-changed:
-			changed = r.b.policy.Changed()
+			changed = r.b.cfg.dynamic.Changed()
 			if !have {
 				continue
 			}
+		case <-r.retry:
+			if reading {
+				continue
+			}
+			retryC = nil
+			if !r.rewatch(ctx, results) {
+				continue
+			}
+			reading = true
+			continue
+		case <-retryC:
+			retryC = nil
+			if r.rewatch(ctx, results) {
+				reading = true
+			} else {
+				t := time.NewTimer(backoff + rand.N(backoff/2))
+				retryC = t.C
+				backoff = min(2*backoff, maxRewatch)
+			}
+			continue
 		case <-ctx.Done():
-			for range sets { // let the reader finish
+			if reading {
+				<-results // let the reader finish
 			}
 			return
 		}
-		state := r.state(insts)
-		if err := r.cc.UpdateState(state); err != nil {
-			r.b.logger.Debug("graylane resolver: update not accepted", "service", r.service,
+		if err := r.cc.UpdateState(r.state(insts)); err != nil {
+			r.b.cfg.logger.Debug("graylane resolver: update not accepted", "service", r.service,
 				"instances", len(insts), "error", err)
 		}
 	}
 }
 
+// rewatch starts a new watch, reporting whether it could.
+func (r *grpcResolver) rewatch(ctx context.Context, results chan<- watchResult) bool {
+	w, err := r.b.reg.Watch(ctx, r.service)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.cc.ReportError(fmt.Errorf("graylane resolver: watch %q: %w", r.service, err))
+		}
+		return false
+	}
+	go r.read(ctx, w, results)
+	return true
+}
+
+// read passes on each set of w until it fails, then closes w and passes on
+// the error: the last thing it sends.
+func (r *grpcResolver) read(ctx context.Context, w registry.Watcher, results chan<- watchResult) {
+	var err error
+	for err == nil {
+		var insts []registry.Instance
+		if insts, err = w.Next(ctx); err == nil {
+			select {
+			case results <- watchResult{insts: insts}:
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+		}
+	}
+	w.Close()
+	if ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	results <- watchResult{err: err}
+}
+
 // state turns an instance set into a resolver state: one Endpoint per
 // instance with its lane, weight, name and registry health as attributes,
 // and the plain addresses for balancers that still read Addresses.
-func (r *grpcResolver) state(insts []Instance) grpcresolver.State {
+func (r *grpcResolver) state(insts []registry.Instance) grpcresolver.State {
 	s := grpcresolver.State{
 		Endpoints: make([]grpcresolver.Endpoint, 0, len(insts)),
 		Addresses: make([]grpcresolver.Address, 0, len(insts)),
@@ -201,20 +263,27 @@ func (r *grpcResolver) state(insts []Instance) grpcresolver.State {
 		})
 		s.Addresses = append(s.Addresses, grpcresolver.Address{Addr: in.Addr})
 	}
-	if r.b.policy != nil {
-		s.Attributes = attributes.New(policyAttr{}, r.b.policy.Load())
+	if d := r.b.cfg.dynamic; d != nil {
+		s.Attributes = s.Attributes.WithValue(policyAttr{}, d.Load())
+	}
+	if mp := r.b.cfg.mp; mp != nil {
+		s.Attributes = s.Attributes.WithValue(meterAttr{}, mp)
 	}
 	return s
 }
 
 // ResolveNow implements resolver.Resolver. Changes are pushed as they
-// happen, so there is nothing to do.
-func (r *grpcResolver) ResolveNow(grpcresolver.ResolveNowOptions) {}
+// happen; after a failed watch, it makes the next attempt now.
+func (r *grpcResolver) ResolveNow(grpcresolver.ResolveNowOptions) {
+	select {
+	case r.retry <- struct{}{}:
+	default:
+	}
+}
 
 // Close implements resolver.Resolver: it stops the watch and waits for the
 // resolver's goroutines to end.
 func (r *grpcResolver) Close() {
 	r.cancel()
-	r.w.Close()
 	r.wg.Wait()
 }

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/graylane/graylane/fallback"
+	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/resolver"
 )
 
@@ -113,7 +114,7 @@ func TestFallbackUnavailable(t *testing.T) {
 		client := f.dial("reviews", nil)
 		eventually(t, "gray connected", func() result { return call(client, "gray") }, servedBy("reviews-gray"))
 		inst := gray.reg.Instance()
-		inst.Health = resolver.NotServing
+		inst.Health = registry.NotServing
 		require.NoError(t, gray.reg.Update(context.Background(), inst))
 		r := eventually(t, "gray drained", func() result { return call(client, "gray") }, servedBy("reviews-prod"))
 		assert.Equal(t, "unavailable", r.reason)

@@ -21,6 +21,7 @@ import (
 	"github.com/graylane/graylane/fallback"
 	"github.com/graylane/graylane/grpcmw"
 	"github.com/graylane/graylane/propagation"
+	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/tag"
 )
@@ -31,7 +32,7 @@ const defaultTestTimeout = 10 * time.Second
 // one in-memory registry.
 type fleet struct {
 	t   *testing.T
-	reg *resolver.Memory
+	reg *registry.Memory
 
 	mu    sync.Mutex
 	insts map[string]*instance
@@ -49,7 +50,7 @@ type instance struct {
 	addr    string
 	srv     *grpc.Server
 	health  *health.Server
-	reg     resolver.Registration
+	reg     registry.Registration
 
 	calls    atomic.Int64
 	accepted atomic.Int64
@@ -61,7 +62,7 @@ type instance struct {
 }
 
 func newFleet(t *testing.T) *fleet {
-	f := &fleet{t: t, reg: resolver.NewMemory(), insts: map[string]*instance{}, next: map[string]testgrpc.TestServiceClient{}}
+	f := &fleet{t: t, reg: registry.NewMemory(), insts: map[string]*instance{}, next: map[string]testgrpc.TestServiceClient{}}
 	t.Cleanup(func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -97,7 +98,7 @@ func (f *fleet) startSlow(service, lane, name string, weight uint32, handshake t
 	if lane != "" {
 		tg = tag.MustParse(lane)
 	}
-	in.reg, err = f.reg.Register(context.Background(), resolver.Instance{
+	in.reg, err = f.reg.Register(context.Background(), registry.Instance{
 		Service: service, Addr: in.addr, Name: name, Tag: tg, Weight: weight,
 	})
 	require.NoError(f.t, err)
@@ -126,7 +127,7 @@ func (in *instance) retag(lane string) {
 func (in *instance) UnaryCall(ctx context.Context, _ *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
 	in.calls.Add(1)
 	reason := ""
-	if v := metadata.ValueFromIncomingContext(ctx, resolver.FallbackHeader); len(v) == 1 {
+	if v := metadata.ValueFromIncomingContext(ctx, fallback.Header); len(v) == 1 {
 		reason = v[0]
 	}
 	out := in.name
@@ -180,7 +181,7 @@ func prop(t testing.TB) *propagation.Propagator {
 }
 
 // dial returns a client of service that routes by lane.
-func (f *fleet) dial(service string, policy *fallback.Policy, opts ...resolver.DialOption) testgrpc.TestServiceClient {
+func (f *fleet) dial(service string, policy *fallback.Policy, opts ...resolver.Option) testgrpc.TestServiceClient {
 	f.t.Helper()
 	cc, err := grpc.NewClient("graylane:///"+service, append(resolver.DialOptions(f.reg, policy, opts...),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),

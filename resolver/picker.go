@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"errors"
-	"slices"
 	"sync/atomic"
 
 	"go.opentelemetry.io/otel/trace"
@@ -12,33 +11,21 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/graylane/graylane/fallback"
+	"github.com/graylane/graylane/internal/lanes"
 	"github.com/graylane/graylane/tag"
 )
 
-// FallbackHeader is the metadata key (and HTTP header) that tells the
-// server a call reached it by fallback, and why: "noinstances" or
-// "unavailable". Route receipts report it.
-const FallbackHeader = "x-graylane-fallback"
-
-// atomicFlag is an atomic.Bool whose Store skips the write when the value
-// is already set, so that a flag read on every call does not bounce its
-// cache line between cores.
-type atomicFlag struct{ atomic.Bool }
-
-func (f *atomicFlag) set() {
-	if !f.Load() {
-		f.Store(true)
-	}
-}
-
 // picker is an immutable snapshot: every decision a call can meet is worked
-// out when it is built, so Pick is a tag lookup, an atomic add and the
-// child's Pick. It never locks and never allocates.
+// out when it is built, so Pick is a tag lookup, two atomic adds (the
+// lane's rotation and the decision counter) and the child's Pick. It never
+// locks and never allocates.
 type picker struct {
 	untagged *route
-	byLane   routeIndex // lanes with instances, and lanes the policy names
-	unknown  *route     // any other tag
+	byLane   lanes.Index[route] // lanes with instances, and lanes the policy names
+	unknown  *route             // any other tag
 	anyReady bool
+	// anyConnecting: some lane is still connecting (and calls for it wait).
+	anyConnecting bool
 
 	// For tags that are not in byLane, when the policy rejects them (strict
 	// services): the decision is made per call, naming the tag.
@@ -53,72 +40,56 @@ type route struct {
 	wait  *laneView         // hold the call until this lane connects (wake it if parked)
 	lane  *laneView         // serve from this lane
 	slots []balancer.Picker // lane.ready's pickers in weighted round-robin order
-	mod   fastMod           // % len(slots)
-	md    metadata.MD       // FallbackHeader for fallback routes
-	stats *decisionStats
+	mod   lanes.FastMod     // % len(slots)
+	next  *atomic.Uint32    // the lane's position in slots, kept by the balancer
+	md    metadata.MD       // fallback.Header for fallback routes
+	stats *lanes.Stats
 }
 
 func newPicker(b *tagBalancer, sp *fallback.ServicePolicy, states map[string]*laneView) *picker {
 	p := &picker{b: b, sp: sp, st: states}
-	stateOf := func(lane string) fallback.State {
-		if v := states[lane]; v != nil {
-			return v.state
-		}
-		return fallback.Absent
-	}
 	slotsOf := map[*laneView][]balancer.Picker{} // one rotation per lane, shared by its routes
 	build := func(t tag.Tag, requested string) *route {
-		d, err := sp.Decide(b.service, t, stateOf)
+		d, err := sp.Decide(b.service, t, p.stateOf)
 		r := &route{}
 		switch {
 		case err != nil:
+			reason := lanes.ReasonOf(err)
 			r.err = pickError(err)
-			r.stats = b.tel.decision(b.service, requested, "", reasonOf(err))
-			b.tel.logDecision(b.service, requested, "", reasonOf(err), err)
+			r.stats = b.tel.Decision(b.service, requested, "", reason)
+			b.tel.LogDecision(b.service, requested, "", reason, err)
 		case d.Wait:
 			r.wait = states[d.Lane]
 		default:
 			r.lane = states[d.Lane]
 			if r.slots = slotsOf[r.lane]; r.slots == nil {
-				for _, i := range wrrSequence(weightsOf(r.lane.ready)) {
-					r.slots = append(r.slots, r.lane.ready[i].picker)
-				}
+				r.slots = r.lane.rotation()
 				slotsOf[r.lane] = r.slots
 			}
-			r.mod = newFastMod(uint32(len(r.slots)))
+			r.mod = lanes.NewFastMod(uint32(len(r.slots)))
+			r.next = &r.lane.info.next
 			if d.Reason.IsFallback() {
-				r.md = metadata.Pairs(FallbackHeader, d.Reason.String())
-				b.tel.logDecision(b.service, requested, d.Lane, d.Reason, nil)
+				r.md = metadata.Pairs(fallback.Header, d.Reason.String())
+				b.tel.LogDecision(b.service, requested, d.Lane, d.Reason, nil)
 			}
-			r.stats = b.tel.decision(b.service, requested, d.Lane, d.Reason)
-			if !slices.Contains(r.lane.info.served, r.stats) {
-				r.lane.info.served = append(r.lane.info.served, r.stats) // the idle sweep reads them
-			}
+			r.stats = b.tel.Decision(b.service, requested, d.Lane, d.Reason)
 		}
 		return r
 	}
 	for _, v := range states {
 		p.anyReady = p.anyReady || v.state == fallback.Ready
+		p.anyConnecting = p.anyConnecting || v.state == fallback.Connecting
 	}
-	untagged, byLane, unknown := planRoutes(states, sp, build)
-	p.untagged, p.byLane, p.unknown = untagged, newRouteIndex(byLane), unknown
+	untagged, byLane, unknown := lanes.Plan(states, sp, build)
+	p.untagged, p.byLane, p.unknown = untagged, lanes.NewIndex(byLane), unknown
 	return p
 }
 
-func weightsOf(rc []readyChild) []uint32 {
-	w := make([]uint32, len(rc))
-	for i, c := range rc {
-		w[i] = c.weight
+func (p *picker) stateOf(lane string) fallback.State {
+	if v := p.st[lane]; v != nil {
+		return v.state
 	}
-	return w
-}
-
-func reasonOf(err error) fallback.Reason {
-	var fe *fallback.Error
-	if errors.As(err, &fe) {
-		return fe.Reason
-	}
-	return fallback.Unavailable
+	return fallback.Absent
 }
 
 // pickError turns a decision error into what Pick returns: a status error
@@ -136,28 +107,27 @@ func pickError(err error) error {
 func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 	r := p.untagged
 	if t, ok := tag.FromContext(info.Ctx); ok {
-		if r = p.byLane.get(t); r == nil {
+		if r = p.byLane.Get(t); r == nil {
 			r = p.unknown
 			if r.err != nil {
+				r.stats.N.Add(1)
 				return balancer.PickResult{}, p.rejectUnknown(t)
 			}
 		}
 	}
 	switch {
 	case r.err != nil:
-		r.stats.n.Add(1)
+		r.stats.N.Add(1)
 		return balancer.PickResult{}, r.err
 	case r.wait != nil:
 		p.wake(r.wait)
 		return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
 	}
-	// The decision counter doubles as the round-robin position: it outlives
-	// pickers, so the rotation carries on across routing changes.
-	n := r.stats.n.Add(1)
-	res, err := r.slots[r.mod.of(uint32(n))].Pick(info)
+	res, err := r.slots[r.mod.Of(r.next.Add(1))].Pick(info)
 	if err != nil {
 		return res, err
 	}
+	r.stats.N.Add(1)
 	if r.md != nil {
 		if res.Metadata == nil {
 			res.Metadata = r.md
@@ -166,7 +136,7 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 		}
 	}
 	if span := trace.SpanFromContext(info.Ctx); span.IsRecording() {
-		span.SetAttributes(r.stats.attrs...)
+		span.SetAttributes(r.stats.Attrs...)
 	}
 	return res, nil
 }
@@ -178,15 +148,11 @@ func (p *picker) wake(v *laneView) {
 	}
 }
 
+// rejectUnknown returns the error of a strict rejection of t, a tag that is
+// no lane, naming it (the table's error names a stand-in).
 func (p *picker) rejectUnknown(t tag.Tag) error {
-	_, err := p.sp.Decide(p.b.service, t, func(lane string) fallback.State {
-		if v := p.st[lane]; v != nil {
-			return v.state
-		}
-		return fallback.Absent
-	})
-	if err == nil {
-		return p.unknown.err
+	if _, err := p.sp.Decide(p.b.service, t, p.stateOf); err != nil {
+		return pickError(err)
 	}
-	return pickError(err)
+	return p.unknown.err
 }

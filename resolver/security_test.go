@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/graylane/graylane/internal/metrictest"
+	"github.com/graylane/graylane/registry"
+	"github.com/graylane/graylane/routing"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -28,92 +31,12 @@ func randomTag(i int) tag.Tag {
 	return tag.MustParse(fmt.Sprintf("r%d-%x", i, rand.Uint64()))
 }
 
-// TestRouterUnknownTagsDoNotGrowState: requests with thousands of
-// different tags that are no lane fall back like one unknown tag: the
-// decision counter has series only for the lanes in the registry, the
-// untagged requests and "(unknown)".
-func TestRouterUnknownTagsDoNotGrowState(t *testing.T) {
-	reg := NewMemory()
-	defer reg.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), securityTestTimeout)
-	defer cancel()
-	for _, in := range []Instance{
-		{Service: "svc", Addr: "127.0.0.1:1"},
-		{Service: "svc", Addr: "127.0.0.1:2", Tag: tag.MustParse("gray")},
-	} {
-		_, err := reg.Register(ctx, in)
-		require.NoError(t, err)
-	}
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
-	r := NewRouter(reg, nil, WithRouterMeterProvider(mp))
-	defer r.Close()
-
-	const n = 2000
-	for i := range n {
-		rt, err := r.Route(ctx, "svc", randomTag(i))
-		require.NoError(t, err)
-		require.Equal(t, "prod", rt.Lane)
-	}
-	_, err := r.Route(ctx, "svc", tag.MustParse("gray"))
-	require.NoError(t, err)
-	_, err = r.Route(ctx, "svc", tag.Tag{})
-	require.NoError(t, err)
-
-	requested := metrictest.Counts(t, reader, DecisionMetric, AttrTag)
-	assert.Equal(t, int64(n), requested[UnknownTag])
-	assert.Equal(t, int64(1), requested["gray"])
-	assert.Equal(t, int64(1), requested[""])
-	for r := range requested {
-		assert.Contains(t, []string{"", "prod", "gray", UnknownTag}, r, "a series per registry lane only")
-	}
-
-	r.mu.Lock()
-	s := r.services["svc"]
-	r.mu.Unlock()
-	tb := s.table.Load()
-	assert.Len(t, tb.lanes, 2, "lanes come from the registry only")
-	assert.LessOrEqual(t, len(tb.byLane), 2, "routes for the registry's lanes only")
-}
-
-// TestRouterMaxServices: a Router watches at most WithMaxServices
-// services; a call for one more fails without watching it, and a name that
-// is not a valid service name is refused before anything is watched.
-func TestRouterMaxServices(t *testing.T) {
-	reg := NewMemory()
-	defer reg.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), securityTestTimeout)
-	defer cancel()
-	for _, s := range []string{"a", "b", "c"} {
-		_, err := reg.Register(ctx, Instance{Service: s, Addr: "127.0.0.1:1"})
-		require.NoError(t, err)
-	}
-	r := NewRouter(reg, nil, WithMaxServices(2))
-	defer r.Close()
-
-	for _, bad := range []string{"", "../etc", "a b", "-x", string(make([]byte, 100))} {
-		_, err := r.Route(ctx, bad, tag.Tag{})
-		assert.ErrorIs(t, err, ErrInvalidInstance, "%q", bad)
-	}
-	for _, s := range []string{"a", "b"} {
-		_, err := r.Route(ctx, s, tag.Tag{})
-		require.NoError(t, err)
-	}
-	_, err := r.Route(ctx, "c", tag.Tag{})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "the most allowed")
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	assert.Len(t, r.services, 2)
-}
-
 // TestBalancerUnknownTagsDoNotGrowState: gRPC calls with thousands of
 // different tags that are no lane are served by the base lane and counted
 // under "(unknown)"; the balancer keeps no state for them.
 func TestBalancerUnknownTagsDoNotGrowState(t *testing.T) {
 	const service = "security-unknown-tags"
-	reg := NewMemory()
+	reg := registry.NewMemory()
 	defer reg.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), securityTestTimeout)
 	defer cancel()
@@ -124,14 +47,17 @@ func TestBalancerUnknownTagsDoNotGrowState(t *testing.T) {
 		healthpb.RegisterHealthServer(srv, health.NewServer())
 		go srv.Serve(lis)
 		defer srv.Stop()
-		in := Instance{Service: service, Addr: lis.Addr().String()}
+		in := registry.Instance{Service: service, Addr: lis.Addr().String()}
 		if lane != "" {
 			in.Tag = tag.MustParse(lane)
 		}
 		_, err = reg.Register(ctx, in)
 		require.NoError(t, err)
 	}
-	cc, err := grpc.NewClient("graylane:///"+service, append(DialOptions(reg, nil),
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	cc, err := grpc.NewClient("graylane:///"+service, append(DialOptions(reg, nil, WithMeterProvider(mp)),
 		grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	require.NoError(t, err)
 	defer cc.Close()
@@ -145,17 +71,14 @@ func TestBalancerUnknownTagsDoNotGrowState(t *testing.T) {
 	_, err = client.Check(tag.NewContext(ctx, tag.MustParse("gray")), &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true))
 	require.NoError(t, err)
 
-	tel := sharedTelemetry()
-	tel.mu.Lock()
-	requested := map[string]uint64{}
-	for k, s := range tel.stats {
-		if k.service == service {
-			requested[k.requested] += s.n.Load()
+	requested := map[string]int64{}
+	for k, n := range metrictest.Counts(t, reader, routing.DecisionMetric, routing.AttrService, routing.AttrTag) {
+		if svc, tg, _ := strings.Cut(k, "/"); svc == service {
+			requested[tg] += n
 		}
 	}
-	tel.mu.Unlock()
-	assert.Equal(t, uint64(n), requested[UnknownTag])
+	assert.Equal(t, int64(n), requested[routing.UnknownTag])
 	for r := range requested {
-		assert.Contains(t, []string{"", "prod", "gray", UnknownTag}, r, "a series per registry lane only")
+		assert.Contains(t, []string{"", "prod", "gray", routing.UnknownTag}, r, "a series per registry lane only")
 	}
 }

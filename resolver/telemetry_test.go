@@ -14,7 +14,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/graylane/graylane/internal/metrictest"
-	"github.com/graylane/graylane/resolver"
+	"github.com/graylane/graylane/routing"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -22,7 +22,7 @@ import (
 func decisions(t *testing.T, r *sdkmetric.ManualReader, service string) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
-	all := metrictest.Counts(t, r, resolver.DecisionMetric, resolver.AttrService, resolver.AttrTag, resolver.AttrLane, resolver.AttrReason)
+	all := metrictest.Counts(t, r, routing.DecisionMetric, routing.AttrService, routing.AttrTag, routing.AttrLane, routing.AttrReason)
 	for k, n := range all { // names and lanes hold no "/"
 		if p := strings.Split(k, "/"); p[0] == service {
 			out[p[1]+">"+p[2]+":"+p[3]] += n
@@ -57,7 +57,7 @@ func TestTelemetry(t *testing.T) {
 	after := decisions(t, reader, "telemetry")
 	assert.Equal(t, int64(3), after["gray>gray:matched"]-before["gray>gray:matched"])
 	assert.Equal(t, int64(3), after[">prod:untagged"]-before[">prod:untagged"])
-	assert.Equal(t, int64(4), after[resolver.UnknownTag+">prod:noinstances"]-before[resolver.UnknownTag+">prod:noinstances"],
+	assert.Equal(t, int64(4), after[routing.UnknownTag+">prod:noinstances"]-before[routing.UnknownTag+">prod:noinstances"],
 		"unknown tags share one series")
 	for k := range after {
 		assert.NotContains(t, k, "x1", "a tag that is no lane never becomes an attribute value")
@@ -77,26 +77,7 @@ func TestTelemetry(t *testing.T) {
 		attrs[kv.Key] = kv.Value.AsString()
 	}
 	assert.Equal(t, map[attribute.Key]string{
-		resolver.AttrService: "telemetry", resolver.AttrTag: resolver.UnknownTag,
-		resolver.AttrLane: "prod", resolver.AttrReason: "noinstances",
+		routing.AttrService: "telemetry", routing.AttrTag: routing.UnknownTag,
+		routing.AttrLane: "prod", routing.AttrReason: "noinstances",
 	}, attrs)
-}
-
-func TestRouterTelemetry(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
-	reg := resolver.NewMemory()
-	defer reg.Close()
-	_, err := reg.Register(context.Background(), resolver.Instance{Service: "svc", Addr: "10.0.0.1:80"})
-	require.NoError(t, err)
-	router := resolver.NewRouter(reg, nil, resolver.WithRouterMeterProvider(mp))
-	defer router.Close()
-	for range 2 {
-		_, err := router.Route(context.Background(), "svc", tag.MustParse("gray"))
-		require.NoError(t, err)
-	}
-	// gray has no instance and no policy of its own: it counts as unknown.
-	assert.Equal(t, map[string]int64{resolver.UnknownTag + ">prod:noinstances": 2, ">prod:untagged": 0, "prod>prod:matched": 0},
-		decisions(t, reader, "svc"))
 }

@@ -32,8 +32,8 @@ import (
 	"github.com/graylane/graylane/internal/leakcheck"
 	"github.com/graylane/graylane/internal/metrictest"
 	"github.com/graylane/graylane/receipt"
-	"github.com/graylane/graylane/resolver"
-	"github.com/graylane/graylane/resolver/etcd"
+	"github.com/graylane/graylane/registry/etcd"
+	"github.com/graylane/graylane/routing"
 )
 
 // systemHeapSlack is the tolerance of the fault tests that run the whole
@@ -662,7 +662,7 @@ func TestFaultLaneCardinality(t *testing.T) {
 		}
 		snap := func() snapshot {
 			s := snapshot{goroutines: runtime.NumGoroutine(), heap: leakcheck.LiveHeap(), accepted: reg.accepted()}
-			s.tags, s.series = attrValues(metrictest.Points(t, reader, resolver.DecisionMetric), resolver.AttrTag)
+			s.tags, s.series = attrValues(metrictest.Points(t, reader, routing.DecisionMetric), routing.AttrTag)
 			s.lanes, _ = attrValues(metrictest.Points(t, reader, ingress.DecisionsMetric), ingress.AttrLane)
 			return s
 		}
@@ -739,7 +739,7 @@ func TestFaultLaneCardinality(t *testing.T) {
 		t.Logf("goroutines: %d warm, %d after 5k, %d after 20k; connections accepted by the instances: %d warm, +%d for 5k, +%d for 20k",
 			warm.goroutines, after5.goroutines, after20.goroutines, warm.accepted, after5.accepted-warm.accepted, after20.accepted-after5.accepted)
 		t.Logf("%s: %d series, graylane.tag values %v (after 5k: %d series, %v; warm: %d, %v); %s graylane.lane values %v",
-			resolver.DecisionMetric, after20.series, keys(after20.tags), after5.series, keys(after5.tags), warm.series, keys(warm.tags),
+			routing.DecisionMetric, after20.series, keys(after20.tags), after5.series, keys(after5.tags), warm.series, keys(warm.tags),
 			ingress.DecisionsMetric, keys(after20.lanes))
 
 		assert.Empty(t, failed5, "every request succeeds, by fallback")
@@ -759,9 +759,9 @@ func TestFaultLaneCardinality(t *testing.T) {
 		// Telemetry: the real lanes (prod, gray, v3), untagged, and one
 		// value for every unknown tag.
 		assert.LessOrEqual(t, len(after20.tags), 3+2, "graylane.tag values")
-		assert.True(t, after20.tags[resolver.UnknownTag], "unknown tags are counted as %q", resolver.UnknownTag)
+		assert.True(t, after20.tags[routing.UnknownTag], "unknown tags are counted as %q", routing.UnknownTag)
 		assert.Equal(t, keys(after5.tags), keys(after20.tags), "graylane.tag values do not grow with the number of tags")
-		assert.Equal(t, after5.series, after20.series, "%s series do not grow with the number of tags", resolver.DecisionMetric)
+		assert.Equal(t, after5.series, after20.series, "%s series do not grow with the number of tags", routing.DecisionMetric)
 		assert.LessOrEqual(t, len(after20.lanes), 3+2, "graylane.lane values of the gateway")
 	}()
 	leakcheck.Check(t, base, systemHeapSlack)

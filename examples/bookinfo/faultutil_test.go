@@ -19,8 +19,8 @@ import (
 	"github.com/graylane/graylane/internal/etcdtest"
 	"github.com/graylane/graylane/internal/tcpproxy"
 	"github.com/graylane/graylane/receipt"
-	"github.com/graylane/graylane/resolver"
-	"github.com/graylane/graylane/resolver/etcd"
+	"github.com/graylane/graylane/registry"
+	"github.com/graylane/graylane/registry/etcd"
 )
 
 // startFaultSystem runs the demo as startSystem does, without an admin
@@ -38,9 +38,9 @@ import (
 func startFaultSystem(t *testing.T, ctx context.Context, cfg app.Config) (*app.System, *crashRegistry, func()) {
 	t.Helper()
 	cfg = testConfig(cfg)
-	var mem *resolver.Memory
+	var mem *registry.Memory
 	if cfg.Registry == nil {
-		mem = resolver.NewMemory()
+		mem = registry.NewMemory()
 		cfg.Registry = mem
 	}
 	reg := newCrashRegistry(cfg.Registry)
@@ -105,7 +105,7 @@ func warmUpEtcd(t *testing.T) {
 		defer reg.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
 		defer cancel()
-		_, err = reg.Register(ctx, resolver.Instance{Service: "warm-up", Addr: "127.0.0.1:1"})
+		_, err = reg.Register(ctx, registry.Instance{Service: "warm-up", Addr: "127.0.0.1:1"})
 		require.NoError(t, err)
 		w, err := reg.Watch(ctx, "warm-up")
 		require.NoError(t, err)
@@ -232,17 +232,17 @@ func (r *recorder) close() { r.base.(*http.Transport).CloseIdleConnections() }
 // cut and new ones are refused, while it stays registered. The System
 // knows nothing of it: this is how the tests crash an instance.
 type crashRegistry struct {
-	resolver.Registry
+	registry.Registry
 
 	mu     sync.Mutex
 	fronts map[string]*tcpproxy.Proxy // by instance name
 }
 
-func newCrashRegistry(inner resolver.Registry) *crashRegistry {
+func newCrashRegistry(inner registry.Registry) *crashRegistry {
 	return &crashRegistry{Registry: inner, fronts: map[string]*tcpproxy.Proxy{}}
 }
 
-func (r *crashRegistry) Register(ctx context.Context, inst resolver.Instance) (resolver.Registration, error) {
+func (r *crashRegistry) Register(ctx context.Context, inst registry.Instance) (registry.Registration, error) {
 	f, err := tcpproxy.New(inst.Addr)
 	if err != nil {
 		return nil, err

@@ -16,8 +16,10 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/graylane/graylane/fallback"
 	"github.com/graylane/graylane/grpcmw"
 	"github.com/graylane/graylane/internal/leakcheck"
+	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/tag"
 )
@@ -33,7 +35,7 @@ type streamer struct {
 }
 
 func reasonOf(ctx context.Context) string {
-	if v := metadata.ValueFromIncomingContext(ctx, resolver.FallbackHeader); len(v) == 1 {
+	if v := metadata.ValueFromIncomingContext(ctx, fallback.Header); len(v) == 1 {
 		return v[0]
 	}
 	return ""
@@ -61,7 +63,7 @@ func (s *streamer) StreamingOutputCall(_ *testgrpc.StreamingOutputCallRequest, s
 
 // startStreamer runs an instance of service "svc" in lane ("" for the base
 // lane) on loopback and registers it.
-func startStreamer(t *testing.T, reg resolver.Registry, name, lane string) *streamer {
+func startStreamer(t *testing.T, reg registry.Registry, name, lane string) *streamer {
 	t.Helper()
 	p := grpcmw.WithPropagator(mustProp(t, lane))
 	s := &streamer{name: name, srv: grpc.NewServer(
@@ -73,7 +75,7 @@ func startStreamer(t *testing.T, reg resolver.Registry, name, lane string) *stre
 	require.NoError(t, err)
 	s.addr = lis.Addr().String()
 	go s.srv.Serve(lis)
-	inst := resolver.Instance{Service: "svc", Addr: s.addr, Name: name}
+	inst := registry.Instance{Service: "svc", Addr: s.addr, Name: name}
 	if lane != "" {
 		inst.Tag = tag.MustParse(lane)
 	}
@@ -109,7 +111,7 @@ func TestFaultInstanceCrashMidStream(t *testing.T) {
 	func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		reg := resolver.NewMemory()
+		reg := registry.NewMemory()
 		defer reg.Close()
 		prod := startStreamer(t, reg, "svc-prod-0", "")
 		defer prod.srv.Stop()

@@ -18,6 +18,7 @@ import (
 	"github.com/graylane/graylane/grpcmw"
 	"github.com/graylane/graylane/httpmw"
 	"github.com/graylane/graylane/receipt"
+	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/tag"
 )
@@ -35,7 +36,7 @@ func (s relay) UnaryCall(ctx context.Context, req *testgrpc.SimpleRequest) (*tes
 	return s.next.UnaryCall(ctx, req)
 }
 
-func startRelay(t *testing.T, reg resolver.Registry, service, lane string, next testgrpc.TestServiceClient) {
+func startRelay(t *testing.T, reg registry.Registry, service, lane string, next testgrpc.TestServiceClient) {
 	t.Helper()
 	self := receipt.Self{Service: service, Instance: fmt.Sprintf("%s-%s", service, lane), Lane: lane}
 	p := grpcmw.WithPropagator(mustProp(t, ""))
@@ -45,7 +46,7 @@ func startRelay(t *testing.T, reg resolver.Registry, service, lane string, next 
 	require.NoError(t, err)
 	go srv.Serve(lis)
 	t.Cleanup(srv.Stop)
-	inst := resolver.Instance{Service: service, Addr: lis.Addr().String(), Name: self.Instance}
+	inst := registry.Instance{Service: service, Addr: lis.Addr().String(), Name: self.Instance}
 	if lane != tag.Base {
 		inst.Tag = tag.MustParse(lane)
 	}
@@ -53,7 +54,7 @@ func startRelay(t *testing.T, reg resolver.Registry, service, lane string, next 
 	require.NoError(t, err)
 }
 
-func routedClient(t *testing.T, reg resolver.Registry, service string) testgrpc.TestServiceClient {
+func routedClient(t *testing.T, reg registry.Registry, service string) testgrpc.TestServiceClient {
 	t.Helper()
 	cc, err := grpc.NewClient("graylane:///"+service, append(resolver.DialOptions(reg, nil),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -67,7 +68,7 @@ func routedClient(t *testing.T, reg resolver.Registry, service string) testgrpc.
 // gRPC back (prod only). The receipt lists every hop, the fallback reason
 // the balancer attached, and who called whom.
 func TestRouteReceiptAcrossProtocols(t *testing.T) {
-	reg := resolver.NewMemory()
+	reg := registry.NewMemory()
 	defer reg.Close()
 	startRelay(t, reg, "back", "prod", nil)
 	back := routedClient(t, reg, "back")

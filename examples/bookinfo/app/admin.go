@@ -16,7 +16,7 @@ import (
 
 	"github.com/graylane/graylane/examples/bookinfo/faults"
 	"github.com/graylane/graylane/fallback"
-	"github.com/graylane/graylane/resolver"
+	"github.com/graylane/graylane/registry"
 )
 
 // DeploymentStatus is a deployment as the admin API shows it.
@@ -65,7 +65,7 @@ func (s *System) Deployments() []DeploymentStatus {
 		}
 		d.mu.Lock()
 		for _, in := range d.instances {
-			health := resolver.Serving
+			health := registry.Serving
 			if in.reg != nil {
 				health = in.reg.Instance().Health
 			}

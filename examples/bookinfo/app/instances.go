@@ -23,7 +23,7 @@ import (
 	"github.com/graylane/graylane/httpmw"
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/receipt"
-	"github.com/graylane/graylane/resolver"
+	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -32,7 +32,7 @@ type instance struct {
 	name    string
 	addr    string
 	started time.Time
-	reg     resolver.Registration
+	reg     registry.Registration
 	stop    func(ctx context.Context) error
 }
 
@@ -174,7 +174,7 @@ func (s *System) startInstance(ctx context.Context, d *deployment) (*instance, e
 		return nil, fmt.Errorf("unknown service %q", d.Service)
 	}
 
-	inst := resolver.Instance{
+	inst := registry.Instance{
 		Service: d.Service, Addr: in.addr, Name: name,
 		Metadata: map[string]string{"deployment": d.Name, "version": d.Version},
 	}

@@ -12,8 +12,8 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
-	"github.com/graylane/graylane/resolver"
-	"github.com/graylane/graylane/resolver/etcd"
+	"github.com/graylane/graylane/registry"
+	"github.com/graylane/graylane/registry/etcd"
 )
 
 // RegistryConfig says which registry a process uses.
@@ -35,7 +35,7 @@ type RegistryConfig struct {
 // OpenRegistry opens the registry the config names. close releases it (and
 // stops an embedded etcd). For "memory" it returns a nil Registry: the
 // System makes its own.
-func OpenRegistry(c RegistryConfig) (reg resolver.Registry, closeFn func() error, err error) {
+func OpenRegistry(c RegistryConfig) (reg registry.Registry, closeFn func() error, err error) {
 	spec := c.Spec
 	switch {
 	case spec == "" || spec == "memory":

@@ -31,7 +31,9 @@ import (
 	"github.com/graylane/graylane/grpcmw"
 	"github.com/graylane/graylane/httpmw"
 	"github.com/graylane/graylane/propagation"
+	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/resolver"
+	"github.com/graylane/graylane/routing"
 )
 
 // Config says what a System runs.
@@ -49,7 +51,7 @@ type Config struct {
 	StrictLanes []string
 	// Registry is where instances register. nil: an in-memory registry of
 	// the System's own.
-	Registry resolver.Registry
+	Registry registry.Registry
 	// Gateway settings.
 	Gateway GatewayConfig
 	// Productpage timeouts; zero values keep the original's.
@@ -84,10 +86,10 @@ type Config struct {
 type System struct {
 	cfg    Config
 	log    *slog.Logger
-	reg    resolver.Registry
-	memReg *resolver.Memory // when the System owns its registry
-	policy *resolver.DynamicPolicy
-	router *resolver.Router
+	reg    registry.Registry
+	memReg *registry.Memory // when the System owns its registry
+	policy *fallback.Dynamic
+	router *routing.Router
 	prop   *propagation.Propagator // for clients: writes the context's tag
 
 	detailsClient *http.Client
@@ -152,7 +154,7 @@ func (s *System) start(ctx context.Context) error {
 	}
 	s.reg = s.cfg.Registry
 	if s.reg == nil {
-		s.memReg = resolver.NewMemory()
+		s.memReg = registry.NewMemory()
 		s.reg = s.memReg
 	}
 	for _, lane := range s.cfg.StrictLanes {
@@ -162,7 +164,7 @@ func (s *System) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.policy = resolver.NewDynamicPolicy(p)
+	s.policy = fallback.NewDynamic(p)
 	if s.prop, err = propagation.New(propagation.WithOwnTag("")); err != nil {
 		return err
 	}
@@ -250,7 +252,7 @@ func (s *System) start(ctx context.Context) error {
 // an HTTP client that routes logical hosts by lane, and gRPC clients of
 // reviews and ratings through graylane's resolver and balancer.
 func (s *System) dialClients() error {
-	s.router = resolver.NewRouter(s.reg, nil, resolver.WithRouterPolicy(s.policy))
+	s.router = routing.NewRouter(s.reg, nil, routing.WithDynamicPolicy(s.policy))
 	transportOpts := []httpmw.Option{httpmw.WithPropagator(s.prop), httpmw.WithRouting(s.router)}
 	if s.cfg.NoRouting {
 		transportOpts = transportOpts[:1]
