@@ -1,0 +1,281 @@
+package kubernetes
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+
+	"github.com/graylane/graylane/registry"
+	"github.com/graylane/graylane/registry/kubernetes/internal/kubetest"
+)
+
+// srv is the API server the tests share, each in namespaces of its own;
+// nil when there is no kube-apiserver binary (the tests that need it skip,
+// or fail in CI).
+var (
+	srv    *kubetest.Server
+	srvErr error
+	binary string
+)
+
+func TestMain(m *testing.M) {
+	// client-go logs through klog; the API server's outages in the fault
+	// tests would fill the output.
+	klog.SetLogger(logr.Discard())
+	code := run(m)
+	if code == 0 {
+		if err := goleak.Find(goleakOptions()...); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func goleakOptions() []goleak.Option {
+	return []goleak.Option{
+		// klog's and etcd's process-wide background goroutines.
+		goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
+		goleak.IgnoreAnyFunction("go.opencensus.io/stats/view.(*worker).start"),
+	}
+}
+
+func run(m *testing.M) int {
+	bin, err := kubetest.Binary()
+	if err != nil {
+		msg, fail := kubetest.Unavailable(err)
+		fmt.Fprintln(os.Stderr, msg)
+		if fail {
+			return 1
+		}
+		srvErr = err
+		return m.Run()
+	}
+	binary = bin
+	start := time.Now()
+	srv, err = kubetest.Start(bin, "", kubetest.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "kubetest: API server ready in %v\n", time.Since(start).Round(time.Millisecond))
+	defer srv.Close()
+	return m.Run()
+}
+
+// needServer skips the test without an API server (fails it in CI).
+func needServer(t testing.TB) *kubetest.Server {
+	t.Helper()
+	if srv == nil {
+		kubetest.Require(t)
+		t.Fatal("no API server:", srvErr)
+	}
+	return srv
+}
+
+// cluster is one test's namespace, and the writes that the kubelet and
+// the endpointslice controller would make in it.
+type cluster struct {
+	t   testing.TB
+	s   *kubetest.Server
+	ns  string
+	api *kubernetes.Clientset
+}
+
+func newCluster(t testing.TB) *cluster {
+	s := needServer(t)
+	return newClusterOn(t, s)
+}
+
+func newClusterOn(t testing.TB, s *kubetest.Server) *cluster {
+	t.Helper()
+	ns, err := s.Namespace(context.Background(), nsPrefix(t.Name()))
+	require.NoError(t, err)
+	return &cluster{t: t, s: s, ns: ns, api: s.Admin()}
+}
+
+// nsPrefix makes a namespace prefix of a test name.
+func nsPrefix(name string) string {
+	b := []byte(strings.ToLower(name))
+	for i, c := range b {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			b[i] = '-'
+		}
+	}
+	return strings.Trim(string(b[:min(len(b), 40)]), "-")
+}
+
+// registry returns a Registry of the cluster's namespace with cfg (the
+// administrator's by default), closed when the test ends.
+func (c *cluster) registry(cfg *rest.Config, opts ...Option) *Registry {
+	c.t.Helper()
+	if cfg == nil {
+		cfg = c.s.AdminConfig()
+	}
+	r, err := New(cfg, append([]Option{WithNamespace(c.ns)}, opts...)...)
+	require.NoError(c.t, err)
+	c.t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// watch returns a Watcher of service, closed when the test ends.
+func watchService(t testing.TB, reg registry.Registry, service string) registry.Watcher {
+	t.Helper()
+	w, err := reg.Watch(context.Background(), service)
+	require.NoError(t, err)
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+var bg = context.Background()
+
+// pod creates a Pod, as a Deployment would. No scheduler or kubelet
+// touches it: it stays Pending, which the Registry does not look at.
+func (c *cluster) pod(name string, labels, annotations map[string]string) {
+	c.t.Helper()
+	require.NoError(c.t, c.createPod(bg, name, labels, annotations))
+}
+
+func (c *cluster) createPod(ctx context.Context, name string, labels, annotations map[string]string) error {
+	zero := int64(0)
+	_, err := c.api.CoreV1().Pods(c.ns).Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels, Annotations: annotations},
+		Spec: corev1.PodSpec{
+			Containers:                    []corev1.Container{{Name: "app", Image: "example.invalid/app:1"}},
+			TerminationGracePeriodSeconds: &zero,
+		},
+	}, metav1.CreateOptions{})
+	return err
+}
+
+// patchPod merges patch (JSON) into a Pod's metadata.
+func (c *cluster) patchPod(name, patch string) {
+	c.t.Helper()
+	_, err := c.api.CoreV1().Pods(c.ns).Patch(bg, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	require.NoError(c.t, err)
+}
+
+// label sets (or, with value nil, removes) a Pod label.
+func (c *cluster) label(name, key string, value *string) {
+	c.t.Helper()
+	v := "null"
+	if value != nil {
+		v = strconv.Quote(*value)
+	}
+	c.patchPod(name, fmt.Sprintf(`{"metadata":{"labels":{%q:%s}}}`, key, v))
+}
+
+func (c *cluster) deletePod(name string) {
+	c.t.Helper()
+	zero := int64(0)
+	require.NoError(c.t, c.api.CoreV1().Pods(c.ns).Delete(bg, name, metav1.DeleteOptions{GracePeriodSeconds: &zero}))
+}
+
+// ep is one endpoint of a slice.
+type ep struct {
+	ip, pod                     string
+	notReady, terminating, stop bool // stop: terminating and not serving
+	noTarget                    bool
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// slice writes (creates or replaces) an EndpointSlice of service, as the
+// endpointslice controller would: port (named portName, "" for none) and
+// the endpoints eps.
+func (c *cluster) slice(name, service, portName string, port int32, eps ...ep) {
+	c.t.Helper()
+	require.NoError(c.t, c.putSlice(bg, name, service, portName, port, eps...))
+}
+
+func (c *cluster) putSlice(ctx context.Context, name, service, portName string, port int32, eps ...ep) error {
+	s := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+			discoveryv1.LabelServiceName: service,
+			discoveryv1.LabelManagedBy:   "graylane-test",
+		}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr(portName), Port: ptr(port), Protocol: ptr(corev1.ProtocolTCP)}},
+		Endpoints:   []discoveryv1.Endpoint{},
+	}
+	for _, e := range eps {
+		x := discoveryv1.Endpoint{
+			Addresses: []string{e.ip},
+			Conditions: discoveryv1.EndpointConditions{
+				Ready:       ptr(!e.notReady && !e.terminating && !e.stop),
+				Serving:     ptr(!e.notReady && !e.stop),
+				Terminating: ptr(e.terminating || e.stop),
+			},
+		}
+		if !e.noTarget {
+			x.TargetRef = &corev1.ObjectReference{Kind: "Pod", Namespace: c.ns, Name: e.pod}
+		}
+		s.Endpoints = append(s.Endpoints, x)
+	}
+	slices := c.api.DiscoveryV1().EndpointSlices(c.ns)
+	old, err := slices.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = slices.Create(ctx, s, metav1.CreateOptions{})
+		return err
+	case err != nil:
+		return err
+	}
+	s.ResourceVersion = old.ResourceVersion
+	_, err = slices.Update(ctx, s, metav1.UpdateOptions{})
+	return err
+}
+
+func (c *cluster) deleteSlice(name string) {
+	c.t.Helper()
+	require.NoError(c.t, c.api.DiscoveryV1().EndpointSlices(c.ns).Delete(bg, name, metav1.DeleteOptions{}))
+}
+
+// parallel runs f(i) for i in [0, n) on workers goroutines and returns the
+// first error.
+func parallel(n, workers int, f func(i int) error) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		next  = make(chan int)
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := f(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
