@@ -20,4 +20,7 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 	ldflags="$ldflags -X $pkg.gitCommit=$commit -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
 done
 
+# The tools module stays out of the repository's go.work: its requirements
+# (all of Kubernetes) must not raise the versions the library builds with.
+export GOWORK=off
 exec go build -trimpath -ldflags "$ldflags" -o bin/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
