@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/graylane/graylane/examples/bookinfo/app"
-	"github.com/graylane/graylane/internal/etcdtest"
+	"github.com/graylane/graylane/registry/etcd/etcdtest"
 	"github.com/graylane/graylane/internal/tcpproxy"
 	"github.com/graylane/graylane/receipt"
 	"github.com/graylane/graylane/registry"

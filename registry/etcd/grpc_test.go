@@ -19,7 +19,7 @@ import (
 
 	"github.com/graylane/graylane/fallback"
 	"github.com/graylane/graylane/grpcmw"
-	"github.com/graylane/graylane/internal/etcdtest"
+	"github.com/graylane/graylane/registry/etcd/etcdtest"
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/registry/etcd"
