@@ -12,10 +12,6 @@ import (
 	"github.com/graylane/graylane/tag"
 )
 
-// fallbackHeader is the metadata key in which graylane's balancer tells the
-// server why a call reached it by fallback.
-const fallbackHeader = "x-graylane-fallback"
-
 // WithRouteReceipt turns route receipts on in the server interceptors (see
 // package receipt): a call whose metadata asks for one gets this server's
 // hop, and those of the services it calls through graylane's clients, in
@@ -41,9 +37,8 @@ func startReceipt(ctx context.Context, self *receipt.Self, t tag.Tag) (context.C
 		from = receipt.Caller(asked[0])
 	}
 	reason := ""
-	if v := metadata.ValueFromIncomingContext(ctx, fallbackHeader); len(v) == 1 {
-		var r fallback.Reason
-		if r.UnmarshalText([]byte(v[0])) == nil && r.IsFallback() {
+	if v := metadata.ValueFromIncomingContext(ctx, fallback.Header); len(v) == 1 {
+		if r, ok := fallback.ParseHeader(v[0]); ok {
 			reason = r.String()
 		}
 	}

@@ -50,11 +50,10 @@ func fallbackReason(v []string) string {
 	if len(v) != 1 {
 		return ""
 	}
-	var reason fallback.Reason
-	if reason.UnmarshalText([]byte(v[0])) != nil || !reason.IsFallback() {
-		return ""
+	if reason, ok := fallback.ParseHeader(v[0]); ok {
+		return reason.String()
 	}
-	return reason.String()
+	return ""
 }
 
 // receiptWriter sets the receipt header just before the response header

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/graylane/graylane/fallback"
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/receipt"
 	"github.com/graylane/graylane/tag"
@@ -174,7 +175,7 @@ func (g *gateway) record(ctx context.Context, rs *Rules, d *Decision, remote str
 
 // fallbackHeader is the header with which graylane's routing transport
 // tells a server that it was reached by fallback.
-var fallbackHeader = textproto.CanonicalMIMEHeaderKey("x-graylane-fallback")
+var fallbackHeader = textproto.CanonicalMIMEHeaderKey(fallback.Header)
 
 // deleteFolded deletes the header canon, and every name that equals it
 // with '_' read as '-', in any case.

@@ -28,11 +28,11 @@ import (
 	"github.com/graylane/graylane/examples/bookinfo/faults"
 	"github.com/graylane/graylane/examples/bookinfo/loadgen"
 	"github.com/graylane/graylane/ingress"
-	"github.com/graylane/graylane/internal/etcdtest"
 	"github.com/graylane/graylane/internal/leakcheck"
 	"github.com/graylane/graylane/internal/metrictest"
 	"github.com/graylane/graylane/receipt"
 	"github.com/graylane/graylane/registry/etcd"
+	"github.com/graylane/graylane/registry/etcd/etcdtest"
 	"github.com/graylane/graylane/routing"
 )
 
