@@ -21,6 +21,7 @@ import (
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/resolver"
+	"github.com/graylane/graylane/routing"
 	"github.com/graylane/graylane/tag"
 )
 
@@ -243,3 +244,49 @@ func TestRoutingLatency(t *testing.T) {
 	assert.LessOrEqual(t, percentile(readyFlips, .99), time.Second)
 }
 
+
+// TestRouterAndPolicies: the HTTP Router reads the Registry as it reads
+// any registry, and a policy's chains and strict lanes apply unchanged:
+// dev-alice falls back to dev, then to prod; strict lane audit fails.
+func TestRouterAndPolicies(t *testing.T) {
+	c := newCluster(t)
+	c.pod("v1", nil, nil)
+	c.pod("v2", map[string]string{DefaultLaneLabel: "dev"}, nil)
+	c.slice("s", "details", "http", 9080, ep{ip: "10.0.0.1", pod: "v1"}, ep{ip: "10.0.0.2", pod: "v2"})
+	reg := c.registry(nil, WithPortName("http"))
+	policy, err := fallback.NewPolicy(fallback.WithChain("dev-alice", "dev", "prod"), fallback.WithLaneMode("audit", fallback.Strict))
+	require.NoError(t, err)
+	router := routing.NewRouter(reg, policy)
+	t.Cleanup(func() { router.Close() })
+
+	for _, tc := range []struct{ tag, addr, lane string }{
+		{"", "10.0.0.1:9080", "prod"},
+		{"dev", "10.0.0.2:9080", "dev"},
+		{"dev-alice", "10.0.0.2:9080", "dev"},
+		{"gray", "10.0.0.1:9080", "prod"},
+	} {
+		var tg tag.Tag
+		if tc.tag != "" {
+			tg = tag.MustParse(tc.tag)
+		}
+		rt, err := router.Route(bg, "details", tg)
+		require.NoError(t, err, tc.tag)
+		assert.Equal(t, tc.addr, rt.Instance.Addr, tc.tag)
+		assert.Equal(t, tc.lane, rt.Lane, tc.tag)
+	}
+	_, err = router.Route(bg, "details", tag.MustParse("audit"))
+	assert.ErrorIs(t, err, fallback.ErrRejected)
+
+	c.slice("s", "details", "http", 9080, ep{ip: "10.0.0.1", pod: "v1"}, ep{ip: "10.0.0.2", pod: "v2", notReady: true})
+	deadline := time.Now().Add(wait)
+	for tick := time.NewTicker(time.Millisecond); ; <-tick.C { // the Router has no change to await
+		rt, err := router.Route(bg, "details", tag.MustParse("dev"))
+		require.NoError(t, err)
+		if rt.Lane == "prod" {
+			assert.Equal(t, fallback.Unavailable, rt.Reason)
+			tick.Stop()
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "dev not ready: still routed to %v", rt.Lane)
+	}
+}
