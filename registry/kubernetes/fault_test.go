@@ -95,9 +95,6 @@ func TestAPIServerDown(t *testing.T) {
 // watches.
 func TestWatchExpired(t *testing.T) {
 	bin := kubetest.Require(t)
-	if srv == nil {
-		t.Fatal("no API server:", srvErr)
-	}
 	s, err := kubetest.Start(bin, t.TempDir(), kubetest.Options{Args: []string{"--watch-cache=false"}})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)

@@ -41,6 +41,10 @@ const (
 	ReasonAddressType = "address_type"
 	// ReasonNoAddress: an endpoint without an address.
 	ReasonNoAddress = "no_address"
+	// ReasonInvalidEndpoint: an endpoint whose address and port make no
+	// valid instance (registry.Instance.Validate), which the API server's
+	// own validation should have refused.
+	ReasonInvalidEndpoint = "invalid_endpoint"
 )
 
 // instances computes the instance set of s from the caches. ignored maps a
@@ -102,6 +106,10 @@ func (r *Registry) instances(s *service) (insts []registry.Instance, ignored map
 				Tag:     lane,
 				Weight:  weight,
 				Health:  health(ep.Conditions),
+			}
+			if in.Validate() != nil {
+				ignore("endpoint "+addr, ReasonInvalidEndpoint)
+				continue
 			}
 			for _, k := range r.cfg.metaLabels {
 				if v, ok := pod.Labels[k]; ok {

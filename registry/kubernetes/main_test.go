@@ -26,20 +26,29 @@ import (
 	"github.com/graylane/graylane/registry/kubernetes/internal/kubetest"
 )
 
-// srv is the API server the tests share, each in namespaces of its own;
-// nil when there is no kube-apiserver binary (the tests that need it skip,
-// or fail in CI).
+// srv is the API server the tests share, each in namespaces of its own,
+// started by the first test that needs it (fuzzing needs none).
 var (
-	srv    *kubetest.Server
-	srvErr error
-	binary string
+	srv     *kubetest.Server
+	srvErr  error
+	srvOnce sync.Once
 )
 
 func TestMain(m *testing.M) {
 	// client-go logs through klog; the API server's outages in the fault
 	// tests would fill the output.
 	klog.SetLogger(logr.Discard())
-	code := run(m)
+	if _, err := kubetest.Binary(); err != nil {
+		msg, fail := kubetest.Unavailable(err)
+		fmt.Fprintln(os.Stderr, msg)
+		if fail {
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	if srv != nil {
+		srv.Close()
+	}
 	if code == 0 {
 		if err := goleak.Find(goleakOptions()...); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
@@ -51,40 +60,24 @@ func TestMain(m *testing.M) {
 
 func goleakOptions() []goleak.Option {
 	return []goleak.Option{
-		// klog's and etcd's process-wide background goroutines.
+		// klog's process-wide flush daemon.
 		goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
-		goleak.IgnoreAnyFunction("go.opencensus.io/stats/view.(*worker).start"),
 	}
 }
 
-func run(m *testing.M) int {
-	bin, err := kubetest.Binary()
-	if err != nil {
-		msg, fail := kubetest.Unavailable(err)
-		fmt.Fprintln(os.Stderr, msg)
-		if fail {
-			return 1
-		}
-		srvErr = err
-		return m.Run()
-	}
-	binary = bin
-	start := time.Now()
-	srv, err = kubetest.Start(bin, "", kubetest.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	fmt.Fprintf(os.Stderr, "kubetest: API server ready in %v\n", time.Since(start).Round(time.Millisecond))
-	defer srv.Close()
-	return m.Run()
-}
-
-// needServer skips the test without an API server (fails it in CI).
+// needServer returns the shared API server, starting it on first use. It
+// skips the test without a binary (fails it in CI).
 func needServer(t testing.TB) *kubetest.Server {
 	t.Helper()
+	bin := kubetest.Require(t)
+	srvOnce.Do(func() {
+		start := time.Now()
+		srv, srvErr = kubetest.Start(bin, "", kubetest.Options{})
+		if srvErr == nil {
+			t.Logf("kubetest: API server ready in %v", time.Since(start).Round(time.Millisecond))
+		}
+	})
 	if srv == nil {
-		kubetest.Require(t)
 		t.Fatal("no API server:", srvErr)
 	}
 	return srv
