@@ -173,6 +173,19 @@ func (r *podRegistration) Update(ctx context.Context, in registry.Instance) erro
 	if in.Service != r.inst.Service || in.Addr != r.inst.Addr {
 		return fmt.Errorf("%w: the service and address of a registration are fixed", registry.ErrInvalidInstance)
 	}
+	// Two objects change: the slice (health) first, then, once the
+	// Registry has seen it, the Pod (lane, weight, metadata), so that the
+	// Registry never shows the new lane with the old health.
+	if in.Health != r.inst.Health {
+		if err := r.writeSlice(ctx, in); err != nil {
+			return err
+		}
+		mid := r.inst
+		mid.Health = in.Health
+		if err := r.w.await(mid, true); err != nil {
+			return err
+		}
+	}
 	lane, weight := "null", "null"
 	if !in.Tag.IsZero() {
 		lane = strconv.Quote(in.Tag.String())
@@ -188,9 +201,6 @@ func (r *podRegistration) Update(ctx context.Context, in registry.Instance) erro
 		`{"metadata":{"labels":{%q:%s,"version":%s},"annotations":{%q:%s}}}`, DefaultLaneLabel, lane, version, DefaultWeightAnnotation, weight),
 		metav1.PatchOptions{})
 	if err != nil {
-		return err
-	}
-	if err := r.writeSlice(ctx, in); err != nil {
 		return err
 	}
 	in.Name = r.inst.Name

@@ -244,7 +244,6 @@ func TestRoutingLatency(t *testing.T) {
 	assert.LessOrEqual(t, percentile(readyFlips, .99), time.Second)
 }
 
-
 // TestRouterAndPolicies: the HTTP Router reads the Registry as it reads
 // any registry, and a policy's chains and strict lanes apply unchanged:
 // dev-alice falls back to dev, then to prod; strict lane audit fails.

@@ -291,7 +291,13 @@ func TestRBAC(t *testing.T) {
 	require.NoError(t, err)
 	c.pod("a", map[string]string{DefaultLaneLabel: "gray"}, nil)
 	c.slice("s", "svc", "", 80, ep{ip: "10.0.0.1", pod: "a"})
-	reg := c.registry(cfg)
+	// As a program given a kubeconfig would: LoadConfig reads it.
+	path, err := c.s.Kubeconfig(cfg, c.ns+".kubeconfig")
+	require.NoError(t, err)
+	loaded, ns, err := LoadConfig(path)
+	require.NoError(t, err)
+	assert.Equal(t, "default", ns, "the kubeconfig's context names no namespace")
+	reg := c.registry(loaded)
 	registrytest.WaitFor(t, watchService(t, reg, "svc"), wait, "read with the manifest's rights", is("10.0.0.1:80/gray"))
 
 	_, err = reg.client.CoreV1().Pods(c.ns).Create(bg, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{})

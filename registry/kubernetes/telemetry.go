@@ -17,12 +17,13 @@ const (
 	// constants). Each piece is counted once when it starts being ignored
 	// for a reason, not at every change of the service.
 	IgnoredMetric = "graylane.registry.ignored"
-	// WatchErrorsMetric counts the failed lists and watches of Kubernetes,
-	// with the attributes AttrRegistry, AttrResource ("pods" or
-	// "endpointslices") and AttrReason: "expired" for a watch that
-	// outlived the history the API server keeps (410 Gone: the Registry
-	// lists again and keeps its instances meanwhile), "forbidden" for an
-	// RBAC refusal, "error" for the rest (an API server out of reach).
+	// WatchErrorsMetric counts the lists and watches of Kubernetes that
+	// failed (client-go retries them with backoff), with the attributes
+	// AttrRegistry, AttrResource ("pods" or "endpointslices") and
+	// AttrReason: "forbidden" for an RBAC or authentication refusal,
+	// "expired" for a 410 Gone on a list, "error" for the rest (an API
+	// server out of reach). A watch that expires (410 Gone) is not an
+	// error: the informer lists again, and the instances stay meanwhile.
 	WatchErrorsMetric = "graylane.registry.watch.errors"
 )
 
