@@ -73,8 +73,8 @@ func routeHeader(in io.Reader) (string, error) {
 			continue
 		}
 		if line[0] == ' ' || line[0] == '\t' { // folded onto the header above
-			if prevIsOurs {
-				cur[len(cur)-1] += " " + strings.TrimSpace(line)
+			if more := strings.TrimSpace(line); prevIsOurs && more != "" {
+				cur[len(cur)-1] = strings.TrimSpace(cur[len(cur)-1] + " " + more)
 			}
 			continue
 		}
