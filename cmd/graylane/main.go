@@ -127,8 +127,7 @@ func newFlagSet(name, synopsis string, stdout io.Writer) *flag.FlagSet {
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
-			return err
+			return err // Parse has printed the help
 		}
 		return usageError{err}
 	}
@@ -151,6 +150,6 @@ func (o *output) Set(s string) error {
 
 func outputFlag(fs *flag.FlagSet) *output {
 	o := output("table")
-	fs.Var(&o, "o", "output format: table or json")
+	fs.Var(&o, "o", "output `format`: table or json")
 	return &o
 }
