@@ -83,6 +83,7 @@ func TestUsage(t *testing.T) {
 			assert.Equal(t, tc.code, code, "stderr: %s", stderr)
 			assert.Contains(t, stdout, tc.stdout)
 			assert.Contains(t, stderr, tc.stderr)
+			assert.LessOrEqual(t, strings.Count(stdout+stderr, "Usage:"), 1, "help printed once")
 		})
 	}
 }
