@@ -101,7 +101,7 @@ func (s *System) newGateway(c GatewayConfig) (*gateway, error) {
 		transportOpts = transportOpts[:1]
 	}
 	transport := httpmw.NewTransport(&http.Transport{MaxIdleConnsPerHost: 256}, transportOpts...)
-	proxy := ingress.NewReverseProxy(target, transport)
+	proxy := ingress.NewReverseProxy(target, transport, ingress.WithPropagator(prop), ingress.WithLogger(s.log))
 	self := receipt.Self{Service: "gateway", Instance: "gateway", Lane: "prod"}
 	gw.transport = transport
 	gw.Handler = ingress.Middleware(src, ingress.WithPropagator(prop), ingress.WithLogger(s.log))(
