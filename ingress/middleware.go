@@ -50,7 +50,8 @@ type Source interface {
 //     debug level.
 //
 // Middleware modifies the headers of the inbound request it is given, which
-// the server owns. It panics if src is nil (or a nil *Rules).
+// the server owns; a request with a nil Header (built by hand) is given an
+// empty one. It panics if src is nil (or a nil *Rules).
 func Middleware(src Source, opts ...Option) func(http.Handler) http.Handler {
 	if src == nil {
 		panic("ingress: Middleware needs a Source (a *Rules or a *Watcher), got nil")
@@ -94,6 +95,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // decide applies the trust boundary and the rules to r, rewrites its
 // headers, and returns the context to serve it with.
 func (g *gateway) decide(r *http.Request) context.Context {
+	if r.Header == nil {
+		// A request built by hand: the tag must be written somewhere for
+		// a proxy behind to forward it.
+		r.Header = http.Header{}
+	}
 	rs := g.src.Rules()
 	ctx := r.Context()
 	d := Decision{Rule: -1}

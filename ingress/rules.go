@@ -91,7 +91,8 @@ func (rs *Rules) Digest() string { return rs.digest }
 // matches assigns its lane (Outcome OutcomeRule), otherwise the default
 // applies (OutcomeDefault). It neither reads nor strips client tags; the
 // middleware does that first. Evaluate does not allocate unless a query
-// parameter name or value is percent-encoded.
+// parameter name or value is percent-encoded. A nil r.Header or r.URL is
+// read as empty.
 func (rs *Rules) Evaluate(r *http.Request) Decision {
 	d := Decision{Rule: -1}
 	rs.evaluate(r, &d)
