@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -48,6 +49,10 @@ type Source interface {
 //     (DecisionFromContext), is counted on graylane.ingress.decisions, set
 //     as attributes on the active span when it is recording, and logged at
 //     debug level.
+//  6. Tokens of the Connection header that name a header the gateway
+//     decides (the tag header, baggage, the dialects, the receipt and
+//     fallback headers) are removed, so that a plain httputil.ReverseProxy
+//     behind forwards the tag instead of dropping it as hop-by-hop.
 //
 // Middleware modifies the headers of the inbound request it is given, which
 // the server owns; a request with a nil Header (built by hand) is given an
@@ -64,6 +69,7 @@ func Middleware(src Source, opts ...Option) func(http.Handler) http.Handler {
 	if c.receipt != "" {
 		g.receipt = textproto.CanonicalMIMEHeaderKey(c.receipt)
 	}
+	g.guarded = guardedHeaders(c.prop, g.receipt)
 	if ctr, err := c.meter.Meter(scopeName).Int64Counter(DecisionsMetric,
 		metric.WithDescription("Lane decisions of the gateway, one per request."),
 		metric.WithUnit("{request}")); err == nil {
@@ -78,7 +84,8 @@ type gateway struct {
 	src       Source
 	prop      *propagation.Propagator
 	trustFunc func(*http.Request) bool
-	receipt   string // canonical; "" for none
+	receipt   string   // canonical; "" for none
+	guarded   []string // lower-case names a Connection header may not name
 	counter   metric.Int64Counter
 	logger    *slog.Logger
 }
@@ -144,6 +151,9 @@ func (g *gateway) decide(r *http.Request) context.Context {
 	if !d.Tag.IsZero() {
 		g.prop.InjectHeader(r.Header, d.Tag)
 	}
+	if len(r.Header["Connection"]) > 0 {
+		guardConnection(r.Header, g.guarded)
+	}
 	g.record(ctx, rs, &d, r.RemoteAddr)
 	if d.Trusted && g.receipt != "" && len(r.Header[g.receipt]) > 0 {
 		// A caller that may ask for the route receipt sees the decision in
@@ -183,13 +193,113 @@ func (g *gateway) record(ctx context.Context, rs *Rules, d *Decision, remote str
 // tells a server that it was reached by fallback.
 var fallbackHeader = textproto.CanonicalMIMEHeaderKey(fallback.Header)
 
-// deleteFolded deletes the header canon, and every name that equals it
-// with '_' read as '-', in any case.
+// deleteFolded deletes the header canon, and every name that equals it in
+// any case, with any byte other than a letter or digit read as '-'.
 func deleteFolded(h http.Header, canon string) {
 	delete(h, canon)
+	want := strings.ToLower(canon)
 	for name := range h {
-		if strings.IndexByte(name, '_') >= 0 && strings.EqualFold(strings.ReplaceAll(name, "_", "-"), canon) {
+		if sameHeaderName(name, want) {
 			delete(h, name)
 		}
 	}
+}
+
+// guardedHeaders returns, in lower case, the headers whose values the
+// gateway decides: every header p reads or writes a tag in, the baggage
+// header, the route receipt header (receipt, and the default one) and the
+// fallback header.
+func guardedHeaders(p *propagation.Propagator, receipt string) []string {
+	names := []string{p.Header(), propagation.BaggageHeader, strings.ToLower(fallbackHeader), strings.ToLower(DefaultReceiptHeader)}
+	if receipt != "" {
+		names = append(names, strings.ToLower(receipt))
+	}
+	for _, ds := range [][]propagation.Dialect{p.Dialects(), p.WriteDialects()} {
+		for _, d := range ds {
+			if d.Header() != "" {
+				names = append(names, d.Header())
+			}
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// guardConnection removes from the Connection header of h the tokens that
+// name a guarded header. A proxy deletes the headers its request's
+// Connection header names (they are hop-by-hop), so a client could
+// otherwise make a plain httputil.ReverseProxy behind the gateway drop the
+// tag the gateway set. Other tokens (close, upgrade) are kept; a line left
+// without tokens is dropped, and the header with it when none is left.
+func guardConnection(h http.Header, guarded []string) {
+	lines := h["Connection"]
+	if !slices.ContainsFunc(lines, func(line string) bool { return namesGuarded(line, guarded) }) {
+		return
+	}
+	out := make([]string, 0, len(lines))
+	for _, line := range lines {
+		if !namesGuarded(line, guarded) {
+			out = append(out, line)
+			continue
+		}
+		var b strings.Builder
+		for tok := range strings.SplitSeq(line, ",") {
+			t := strings.TrimSpace(tok)
+			if t == "" || isGuarded(t, guarded) {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(t)
+		}
+		if b.Len() > 0 {
+			out = append(out, b.String())
+		}
+	}
+	if len(out) == 0 {
+		delete(h, "Connection")
+		return
+	}
+	h["Connection"] = out
+}
+
+// namesGuarded reports whether a Connection header line names a guarded
+// header.
+func namesGuarded(line string, guarded []string) bool {
+	for tok := range strings.SplitSeq(line, ",") {
+		if isGuarded(strings.TrimSpace(tok), guarded) {
+			return true
+		}
+	}
+	return false
+}
+
+func isGuarded(tok string, guarded []string) bool {
+	for _, g := range guarded {
+		if sameHeaderName(tok, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameHeaderName reports whether name is the header want (lower-case) in
+// any case, with every byte other than a letter or a digit read as '-', as
+// servers that fold '-' and '_' (and more) together would read it.
+func sameHeaderName(name, want string) bool {
+	if len(name) != len(want) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c, w := name[i], want[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c == w || w == '-' && !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			continue
+		}
+		return false
+	}
+	return true
 }
