@@ -37,7 +37,7 @@ type Source interface {
 //  3. Every place the Propagator reads a tag from is stripped from the
 //     request (Propagator.Strip, and StripContext for OpenTelemetry baggage
 //     already in the context); from an untrusted client, the route receipt
-//     header too.
+//     headers too (the default one and that of WithReceiptHeader).
 //  4. Unless a tag was kept, the rules are evaluated on the stripped
 //     request: the first that matches assigns its lane, otherwise the
 //     default applies.
@@ -66,10 +66,13 @@ func Middleware(src Source, opts ...Option) func(http.Handler) http.Handler {
 	}
 	c := newConfig(opts)
 	g := &gateway{src: src, prop: c.prop, trustFunc: c.trustFunc, logger: c.logger}
+	g.receipts = []string{defaultReceiptKey}
 	if c.receipt != "" {
-		g.receipt = textproto.CanonicalMIMEHeaderKey(c.receipt)
+		if k := textproto.CanonicalMIMEHeaderKey(c.receipt); k != defaultReceiptKey {
+			g.receipts = append(g.receipts, k)
+		}
 	}
-	g.guarded = guardedHeaders(c.prop, g.receipt)
+	g.guarded = guardedHeaders(c.prop, g.receipts)
 	if ctr, err := c.meter.Meter(scopeName).Int64Counter(DecisionsMetric,
 		metric.WithDescription("Lane decisions of the gateway, one per request."),
 		metric.WithUnit("{request}")); err == nil {
@@ -84,7 +87,7 @@ type gateway struct {
 	src       Source
 	prop      *propagation.Propagator
 	trustFunc func(*http.Request) bool
-	receipt   string   // canonical; "" for none
+	receipts  []string // canonical receipt headers: the default, and the configured one
 	guarded   []string // lower-case names a Connection header may not name
 	counter   metric.Int64Counter
 	logger    *slog.Logger
@@ -136,8 +139,10 @@ func (g *gateway) decide(r *http.Request) context.Context {
 			d.Stripped = StrippedInvalid
 		}
 	}
-	if !d.Trusted && g.receipt != "" {
-		deleteFolded(r.Header, g.receipt)
+	if !d.Trusted {
+		for _, k := range g.receipts {
+			deleteFolded(r.Header, k)
+		}
 	}
 	// Only graylane's routing clients say a hop was reached by fallback;
 	// from outside, it would only make a route receipt lie.
@@ -155,12 +160,22 @@ func (g *gateway) decide(r *http.Request) context.Context {
 		guardConnection(r.Header, g.guarded)
 	}
 	g.record(ctx, rs, &d, r.RemoteAddr)
-	if d.Trusted && g.receipt != "" && len(r.Header[g.receipt]) > 0 {
+	if d.Trusted && g.asksReceipt(r.Header) {
 		// A caller that may ask for the route receipt sees the decision in
 		// the edge's hop.
 		ctx = receipt.WithNote(ctx, d.String())
 	}
 	return &decisionContext{Context: tag.NewContext(ctx, d.Tag), d: d}
+}
+
+// asksReceipt reports whether h asks for a route receipt.
+func (g *gateway) asksReceipt(h http.Header) bool {
+	for _, k := range g.receipts {
+		if len(h[k]) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // record counts, traces and logs a decision.
@@ -193,6 +208,8 @@ func (g *gateway) record(ctx context.Context, rs *Rules, d *Decision, remote str
 // tells a server that it was reached by fallback.
 var fallbackHeader = textproto.CanonicalMIMEHeaderKey(fallback.Header)
 
+var defaultReceiptKey = textproto.CanonicalMIMEHeaderKey(DefaultReceiptHeader)
+
 // deleteFolded deletes the header canon, and every name that equals it in
 // any case, with any byte other than a letter or digit read as '-'.
 func deleteFolded(h http.Header, canon string) {
@@ -207,12 +224,11 @@ func deleteFolded(h http.Header, canon string) {
 
 // guardedHeaders returns, in lower case, the headers whose values the
 // gateway decides: every header p reads or writes a tag in, the baggage
-// header, the route receipt header (receipt, and the default one) and the
-// fallback header.
-func guardedHeaders(p *propagation.Propagator, receipt string) []string {
-	names := []string{p.Header(), propagation.BaggageHeader, strings.ToLower(fallbackHeader), strings.ToLower(DefaultReceiptHeader)}
-	if receipt != "" {
-		names = append(names, strings.ToLower(receipt))
+// header, the route receipt headers and the fallback header.
+func guardedHeaders(p *propagation.Propagator, receipts []string) []string {
+	names := []string{p.Header(), propagation.BaggageHeader, strings.ToLower(fallbackHeader)}
+	for _, k := range receipts {
+		names = append(names, strings.ToLower(k))
 	}
 	for _, ds := range [][]propagation.Dialect{p.Dialects(), p.WriteDialects()} {
 		for _, d := range ds {
