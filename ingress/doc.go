@@ -126,7 +126,9 @@
 // Unknown fields, repeated fields, values of the wrong type, invalid lanes,
 // names, addresses, regular expressions and percentages, a sticky rule
 // without percent, an empty file, several YAML documents, anchors and
-// aliases, and files over 1 MiB are errors. Load, Parse and Compile return
+// aliases, files over 1 MiB, and regular expressions whose programs would be
+// too large (MaxRegexSize each, MaxRegexTotalSize together; a repeat such
+// as {1000} multiplies the size of what it repeats) are errors. Load, Parse and Compile return
 // them; Watch returns them for the first load and, for later changes, keeps
 // the rules in force and reports the error (see Watcher).
 //
