@@ -42,11 +42,12 @@
 //	DialectASM        header x-asm-prefer-tag         Alibaba Cloud Service Mesh
 //	DialectOpenSergo  header x-opensergo-traffic      OpenSergo traffic lanes
 //	DialectMSE        header x-mse-tag                Alibaba Cloud MSE
-//	DialectPolaris    header service-lane             Polaris lanes ("lane" or "group/lane")
+//	DialectPolaris    header service-lane             Polaris lanes ("group/rule" read as the group, or "lane")
 //	DialectSignadot   baggage member sd-routing-key   Signadot
 //	DialectKitex      header rpc-persist-traffic-tag  CloudWeGo Kitex persistent metainfo TRAFFIC_TAG
 //
-// HeaderDialect, BaggageDialect and KitexDialect build others. A dialect's
+// HeaderDialect, BaggageDialect and KitexDialect build others; PolarisDialect
+// maps Polaris's "group/rule" values to lanes of other names. A dialect's
 // value is the lane name and follows the rules below; its rejections are
 // counted with graylane.source set to the dialect's name. With no dialect
 // configured, reading and writing cost exactly what they did without them.
