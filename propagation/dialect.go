@@ -367,6 +367,14 @@ func (p *Propagator) setDialects(read, write []Dialect) {
 		}
 	}
 
+	for _, name := range append([]string{BaggageHeader}, p.mdKeys.strip...) {
+		if len(name) < 64 {
+			p.foldLens |= 1 << len(name)
+		} else {
+			p.foldLong = true
+		}
+	}
+
 	// What Inject writes.
 	for i := range p.writeDialects {
 		d := &p.writeDialects[i]

@@ -162,6 +162,20 @@ func looseUnescape(s string) string {
 // isLooseMember reports whether list-member m could be read as a member
 // with one of keys by some reader.
 func isLooseMember(m string, keys []string) bool {
+	// Reading loosely never makes a key longer: trimming and decoding
+	// shorten it, and every rune takes a byte at least. So a member whose
+	// raw key is shorter than every key is none of them.
+	raw := strings.IndexAny(m, "=;")
+	if raw < 0 {
+		return false
+	}
+	short := len(keys[0])
+	for _, k := range keys[1:] {
+		short = min(short, len(k))
+	}
+	if raw < short {
+		return false
+	}
 	key, ok := looseMemberKey(m)
 	if !ok {
 		return false

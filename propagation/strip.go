@@ -85,6 +85,11 @@ func (p *Propagator) strip(m map[string][]string, k *carrierKeys) bool {
 	}
 	// The same names in other spellings.
 	for name := range m {
+		if n := len(name); n >= 64 || p.foldLens&(1<<n) == 0 {
+			if n < 64 || !p.foldLong {
+				continue // no name Strip looks for has this length
+			}
+		}
 		switch p.foldedName(name, k) {
 		case foldedHeader:
 			delete(m, name)
