@@ -214,9 +214,8 @@ var defaultReceiptKey = textproto.CanonicalMIMEHeaderKey(DefaultReceiptHeader)
 // any case, with any byte other than a letter or digit read as '-'.
 func deleteFolded(h http.Header, canon string) {
 	delete(h, canon)
-	want := strings.ToLower(canon)
 	for name := range h {
-		if sameHeaderName(name, want) {
+		if len(name) == len(canon) && sameHeaderName(name, canon) {
 			delete(h, name)
 		}
 	}
@@ -300,8 +299,8 @@ func isGuarded(tok string, guarded []string) bool {
 	return false
 }
 
-// sameHeaderName reports whether name is the header want (lower-case) in
-// any case, with every byte other than a letter or a digit read as '-', as
+// sameHeaderName reports whether name is the header want in any case, with
+// every byte other than a letter or a digit read as '-', as
 // servers that fold '-' and '_' (and more) together would read it.
 func sameHeaderName(name, want string) bool {
 	if len(name) != len(want) {
@@ -311,6 +310,9 @@ func sameHeaderName(name, want string) bool {
 		c, w := name[i], want[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
+		}
+		if 'A' <= w && w <= 'Z' {
+			w += 'a' - 'A'
 		}
 		if c == w || w == '-' && !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
 			continue
