@@ -86,6 +86,13 @@ func memberValue(m, key string) (string, bool) {
 
 // trimOWSLeft trims leading white space (see above) off s.
 func trimOWSLeft(s string) string {
+	if len(s) > 0 && ' ' < s[0] && s[0] < utf8.RuneSelf {
+		return s // the common case, inlined: no white space
+	}
+	return trimSpaceLeft(s)
+}
+
+func trimSpaceLeft(s string) string {
 	for len(s) > 0 {
 		c := s[0]
 		if c == ' ' || c == '\t' {
@@ -110,6 +117,13 @@ func trimOWSLeft(s string) string {
 
 // trimOWSRight trims trailing white space (see above) off s.
 func trimOWSRight(s string) string {
+	if n := len(s); n > 0 && ' ' < s[n-1] && s[n-1] < utf8.RuneSelf {
+		return s // the common case, inlined: no white space
+	}
+	return trimSpaceRight(s)
+}
+
+func trimSpaceRight(s string) string {
 	for len(s) > 0 {
 		c := s[len(s)-1]
 		if c == ' ' || c == '\t' {

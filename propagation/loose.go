@@ -45,6 +45,9 @@ func looseMemberKey(m string) (key string, ok bool) {
 // (an ASCII token) in any case under any of the usual case mappings, with
 // '_' and '-' taken as the same.
 func looseKeyIs(key, want string) bool {
+	if key == want {
+		return true
+	}
 	j := 0
 	for i := 0; i < len(key); {
 		if j == len(want) {
@@ -120,6 +123,9 @@ func isLooseSpace(r rune) bool {
 
 // trimLoose trims isLooseSpace runes off both ends of s.
 func trimLoose(s string) string {
+	if n := len(s); n > 0 && ' ' < s[0] && s[0] < 0x7f && ' ' < s[n-1] && s[n-1] < 0x7f {
+		return s // the common case: nothing to trim
+	}
 	for len(s) > 0 {
 		r, n := rune(s[0]), 1
 		if r >= utf8.RuneSelf {
