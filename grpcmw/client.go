@@ -24,7 +24,7 @@ func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
 			return invoker(outgoing(ctx, p), method, req, reply, cc, callOpts...)
 		}
 		var trailer metadata.MD
-		ctx = metadata.AppendToOutgoingContext(outgoing(ctx, p), receipt.Header, rc.Owner().Service)
+		ctx = metadata.AppendToOutgoingContext(outgoing(ctx, p), rc.Header(), rc.Owner().Service)
 		err := invoker(ctx, method, req, reply, cc, append(callOpts, grpc.Trailer(&trailer))...)
 		if !collect(rc, trailer) && err != nil {
 			t, _ := tag.FromContext(ctx)
@@ -43,7 +43,7 @@ func StreamClientInterceptor(opts ...Option) grpc.StreamClientInterceptor {
 		if rc == nil {
 			return streamer(outgoing(ctx, p), desc, cc, method, callOpts...)
 		}
-		ctx = metadata.AppendToOutgoingContext(outgoing(ctx, p), receipt.Header, rc.Owner().Service)
+		ctx = metadata.AppendToOutgoingContext(outgoing(ctx, p), rc.Header(), rc.Owner().Service)
 		cs, err := streamer(ctx, desc, cc, method, callOpts...)
 		if err != nil {
 			return cs, err

@@ -37,5 +37,10 @@ func newConfig(opts []Option) config {
 		}
 		c.prop = p
 	}
+	if c.self != nil && c.self.Header != "" {
+		if err := receipt.CheckHeader(c.self.Header); err != nil {
+			panic(fmt.Sprintf("grpcmw: %v", err))
+		}
+	}
 	return c
 }
