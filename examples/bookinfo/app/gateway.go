@@ -98,7 +98,7 @@ func (s *System) newGateway(c GatewayConfig) (*gateway, error) {
 	transportOpts := []httpmw.Option{httpmw.WithPropagator(prop), httpmw.WithRouting(s.router)}
 	if s.cfg.NoRouting {
 		target.Host = s.fixedLis["productpage"].Addr().String()
-		transportOpts = transportOpts[:1]
+		transportOpts = []httpmw.Option{httpmw.WithPropagator(prop), httpmw.WithReceiptHosts(target.Host)}
 	}
 	transport := httpmw.NewTransport(&http.Transport{MaxIdleConnsPerHost: 256}, transportOpts...)
 	proxy := ingress.NewReverseProxy(target, transport, ingress.WithPropagator(prop), ingress.WithLogger(s.log))
