@@ -30,8 +30,12 @@ func TestClientsDoNotShareRotation(t *testing.T) {
 	f.start("svc", "", "a", 0)
 	f.start("svc", "", "b", 0)
 	c1, c2 := f.dial("svc", nil), f.dial("svc", nil)
-	eventually(t, "c1", func() result { return call(c1, "") }, servedBy(""))
-	eventually(t, "c2", func() result { return call(c2, "") }, servedBy(""))
+	// Each channel first connects to both instances: until then, the one
+	// connected serves every call.
+	for _, c := range []testgrpc.TestServiceClient{c1, c2} {
+		eventually(t, "a", func() result { return call(c, "") }, servedBy("a"))
+		eventually(t, "b", func() result { return call(c, "") }, servedBy("b"))
+	}
 	got := []map[string]int{{}, {}}
 	for range 20 {
 		for i, c := range []testgrpc.TestServiceClient{c1, c2} {

@@ -22,7 +22,8 @@ type blockingObserver struct {
 	entered, release chan struct{}
 }
 
-func (o *blockingObserver) ObserveFloat64(metric.Float64Observable, float64, ...metric.ObserveOption) {}
+func (o *blockingObserver) ObserveFloat64(metric.Float64Observable, float64, ...metric.ObserveOption) {
+}
 func (o *blockingObserver) ObserveInt64(metric.Int64Observable, int64, ...metric.ObserveOption) {
 	select {
 	case o.entered <- struct{}{}:
