@@ -21,7 +21,9 @@
 // kubernetes.io/service-name=name, all slices merged (a Service of 1,000
 // Pods has ten or more). An instance's address is the endpoint's first
 // address and the slice's port: the only port of the slice, or the one
-// WithPortName names. Its Name is the name of its Pod.
+// WithPortName names. Its Name is the name of its Pod. A dual-stack
+// Service has an IPv4 and an IPv6 slice, so each of its Pods is two
+// instances, one per address family.
 //
 // # Lanes
 //

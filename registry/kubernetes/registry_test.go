@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -299,6 +301,21 @@ func TestRBAC(t *testing.T) {
 	assert.Equal(t, "default", ns, "the kubeconfig's context names no namespace")
 	reg := c.registry(loaded)
 	registrytest.WaitFor(t, watchService(t, reg, "svc"), wait, "read with the manifest's rights", is("10.0.0.1:80/gray"))
+
+	// A namespace the account may not read: the Watcher gets no set, and
+	// the refusal is counted and logged at warn level.
+	reader := sdkmetric.NewManualReader()
+	var logs syncBuffer
+	denied := c.registry(loaded, WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
+		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	dw := watchService(t, denied, "svc.default")
+	ctx, cancel := context.WithTimeout(bg, 500*time.Millisecond)
+	_, err = dw.Next(ctx)
+	cancel()
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Positive(t, metrictest.Counts(t, reader, WatchErrorsMetric, AttrReason)["forbidden"])
+	assert.Contains(t, logs.String(), "level=WARN")
+	assert.Contains(t, logs.String(), "forbidden")
 
 	_, err = reg.client.CoreV1().Pods(c.ns).Create(bg, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{})
 	assert.True(t, apierrors.IsForbidden(err), "no write: %v", err)
