@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/graylane/graylane/registry"
-	"github.com/graylane/graylane/registry/kubernetes/internal/kubetest"
+	"github.com/graylane/graylane/registry/kubernetes/kubetest"
 	"github.com/graylane/graylane/registry/registrytest"
 )
 

@@ -20,6 +20,7 @@ import (
 	"github.com/graylane/graylane/grpcmw"
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/registry"
+	"github.com/graylane/graylane/registry/kubernetes/kubetest"
 	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/routing"
 	"github.com/graylane/graylane/tag"
@@ -30,7 +31,7 @@ import (
 //
 // The API server refuses loopback addresses in EndpointSlices, so each
 // backend has a Pod IP of its own in 10.244.0.0/16, which the clients'
-// dialer (podDialer) maps to 127.0.0.1, keeping the port.
+// dialer (kubetest.Dial) maps to 127.0.0.1, keeping the port.
 type backend struct {
 	testgrpc.UnimplementedTestServiceServer
 	name string
@@ -45,8 +46,7 @@ func startBackend(t testing.TB, name string) *backend {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	n := podIPs.Add(1)
-	b := &backend{name: name, ip: fmt.Sprintf("10.244.%d.%d", n/250%256, n%250+1),
+	b := &backend{name: name, ip: kubetest.PodIP(int(podIPs.Add(1))),
 		port: int32(lis.Addr().(*net.TCPAddr).Port), srv: grpc.NewServer()}
 	testgrpc.RegisterTestServiceServer(b.srv, b)
 	go b.srv.Serve(lis)
@@ -85,28 +85,13 @@ func dial(t testing.TB, reg registry.Registry, service string) testgrpc.TestServ
 	require.NoError(t, err)
 	cc, err := grpc.NewClient("graylane:///"+service, append(resolver.DialOptions(reg, nil),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(podDialer),
+		grpc.WithContextDialer(kubetest.Dial),
 		grpc.WithChainUnaryInterceptor(grpcmw.UnaryClientInterceptor(grpcmw.WithPropagator(prop))),
 	)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { cc.Close() })
 	return testgrpc.NewTestServiceClient(cc)
 }
-
-// podDialer dials the backends' Pod IPs (10.244.0.0/16) on loopback.
-func podDialer(ctx context.Context, addr string) (net.Conn, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, err
-	}
-	if ip := net.ParseIP(host); ip == nil || !podNet.Contains(ip) {
-		return nil, fmt.Errorf("%s is no test Pod IP", addr)
-	}
-	var d net.Dialer
-	return d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", port))
-}
-
-var podNet = &net.IPNet{IP: net.IPv4(10, 244, 0, 0), Mask: net.CIDRMask(16, 32)}
 
 type result struct {
 	served, reason string

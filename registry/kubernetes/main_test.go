@@ -13,9 +13,6 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
-	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -23,7 +20,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/graylane/graylane/registry"
-	"github.com/graylane/graylane/registry/kubernetes/internal/kubetest"
+	"github.com/graylane/graylane/registry/kubernetes/kubetest"
 )
 
 // srv is the API server the tests share, each in namespaces of its own,
@@ -147,15 +144,7 @@ func (c *cluster) pod(name string, labels, annotations map[string]string) {
 }
 
 func (c *cluster) createPod(ctx context.Context, name string, labels, annotations map[string]string) error {
-	zero := int64(0)
-	_, err := c.api.CoreV1().Pods(c.ns).Create(ctx, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels, Annotations: annotations},
-		Spec: corev1.PodSpec{
-			Containers:                    []corev1.Container{{Name: "app", Image: "example.invalid/app:1"}},
-			TerminationGracePeriodSeconds: &zero,
-		},
-	}, metav1.CreateOptions{})
-	return err
+	return kubetest.CreatePod(ctx, c.api, c.ns, name, labels, annotations)
 }
 
 // patchPod merges patch (JSON) into a Pod's metadata.
@@ -199,41 +188,15 @@ func (c *cluster) slice(name, service, portName string, port int32, eps ...ep) {
 }
 
 func (c *cluster) putSlice(ctx context.Context, name, service, portName string, port int32, eps ...ep) error {
-	s := &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
-			discoveryv1.LabelServiceName: service,
-			discoveryv1.LabelManagedBy:   "graylane-test",
-		}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: ptr(portName), Port: ptr(port), Protocol: ptr(corev1.ProtocolTCP)}},
-		Endpoints:   []discoveryv1.Endpoint{},
-	}
+	var out []kubetest.Endpoint
 	for _, e := range eps {
-		x := discoveryv1.Endpoint{
-			Addresses: []string{e.ip},
-			Conditions: discoveryv1.EndpointConditions{
-				Ready:       ptr(!e.notReady && !e.terminating && !e.stop),
-				Serving:     ptr(!e.notReady && !e.stop),
-				Terminating: ptr(e.terminating || e.stop),
-			},
+		k := kubetest.Endpoint{IP: e.ip, Pod: e.pod, NotReady: e.notReady, Terminating: e.terminating, Stopped: e.stop}
+		if e.noTarget {
+			k.Pod = ""
 		}
-		if !e.noTarget {
-			x.TargetRef = &corev1.ObjectReference{Kind: "Pod", Namespace: c.ns, Name: e.pod}
-		}
-		s.Endpoints = append(s.Endpoints, x)
+		out = append(out, k)
 	}
-	slices := c.api.DiscoveryV1().EndpointSlices(c.ns)
-	old, err := slices.Get(ctx, name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		_, err = slices.Create(ctx, s, metav1.CreateOptions{})
-		return err
-	case err != nil:
-		return err
-	}
-	s.ResourceVersion = old.ResourceVersion
-	_, err = slices.Update(ctx, s, metav1.UpdateOptions{})
-	return err
+	return kubetest.PutSlice(ctx, c.api, c.ns, name, service, portName, port, out...)
 }
 
 func (c *cluster) deleteSlice(name string) {

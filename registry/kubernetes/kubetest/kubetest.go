@@ -1,9 +1,12 @@
-// Package kubetest runs a real Kubernetes API server on loopback for the
-// tests of the Kubernetes registry: kube-apiserver (built from the release
-// pinned in internal/tools/kube-apiserver) in a child process, over an etcd
-// embedded in the test process. There is no kubelet and no controller
-// manager: tests write Pods and EndpointSlices themselves, as the kubelet
-// and the endpointslice controller would.
+// Package kubetest runs a real Kubernetes API server on loopback for tests
+// of programs that use the Kubernetes registry: kube-apiserver (built from
+// the release pinned in internal/tools/kube-apiserver) in a child process,
+// over an etcd embedded in the test process, with RBAC on, TLS, and keys
+// made for the test. There is no kubelet, scheduler or controller manager:
+// tests write Pods and EndpointSlices themselves (CreatePod, PutSlice), as
+// the kubelet and the endpointslice controller would, and, since the API
+// server refuses loopback addresses in EndpointSlices, give their loopback
+// servers Pod IPs (PodIP) that their clients dial through Dial.
 //
 // The binary is found through the environment variable BinaryEnv, or else
 // at internal/tools/kube-apiserver/bin/kube-apiserver in the repository.
