@@ -10,7 +10,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	otelprop "go.opentelemetry.io/otel/propagation"
 
 	"github.com/graylane/graylane/tag"
 )
@@ -419,19 +418,19 @@ func (p *Propagator) dialectsCarry(values valuesFunc, t tag.Tag, k *carrierKeys)
 	return true
 }
 
-// injectCarrierDialects is injectDialects for an OpenTelemetry carrier.
-func (p *Propagator) injectCarrierDialects(carrier otelprop.TextMapCarrier, t tag.Tag) {
+// injectCarrierDialects is injectDialects for a carrier that reads with
+// values and writes with set (see injectCarrier).
+func (p *Propagator) injectCarrierDialects(values valuesFunc, set func(key, value string), t tag.Tag) {
 	for i := range p.writeDialects {
 		d := &p.writeDialects[i]
 		if d.header != "" {
-			if carrier.Get(d.header) != t.String() {
-				carrier.Set(d.header, t.String())
+			if cur := values(d.header); len(cur) != 1 || cur[0] != t.String() {
+				set(d.header, t.String())
 			}
 			continue
 		}
-		cur := carrierValues(carrier)(BaggageHeader)
-		if out, changed, _ := setMember(cur, d.member, t.String()); changed {
-			carrier.Set(BaggageHeader, strings.Join(out, ","))
+		if out, changed, _ := setMember(values(BaggageHeader), d.member, t.String()); changed {
+			set(BaggageHeader, strings.Join(out, ","))
 		}
 	}
 }
