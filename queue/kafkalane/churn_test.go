@@ -106,8 +106,11 @@ func TestLaneChurn(t *testing.T) {
 				errs    []error
 				crashed = make(chan struct{})
 			)
-			go func() {
+			go func() { // the deployment dies: all its consumers at once
 				defer close(crashed)
+				for _, g := range grays {
+					g.crashOnNext.Store(true)
+				}
 				for _, g := range grays {
 					r, err := g.crash()
 					regs, errs = append(regs, r), append(errs, err)
