@@ -2,6 +2,7 @@ package kafkalane
 
 import (
 	"context"
+	"sync"
 	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -84,18 +85,27 @@ func (h hook) OnProduceRecordBuffered(r *kgo.Record) {
 // has no tag are left alone.
 func ProduceHook(p *propagation.Propagator) (kgo.Opt, error) {
 	if p == nil {
-		var err error
-		if p, err = propagation.New(); err != nil {
-			return nil, err
-		}
+		p = defaultPropagator()
 	}
 	return kgo.WithHooks(hook{p}), nil
 }
 
 // Inject writes the tag of ctx into the headers of r, for records produced
-// without ProduceHook. It writes nothing when ctx has no tag.
+// without ProduceHook. A nil p means the default Propagator. It writes
+// nothing when ctx has no tag.
 func Inject(ctx context.Context, p *propagation.Propagator, r *kgo.Record) {
 	if t, ok := tag.FromContext(ctx); ok {
+		if p == nil {
+			p = defaultPropagator()
+		}
 		p.InjectMessage(producerHeaders{r}, t)
 	}
 }
+
+var defaultPropagator = sync.OnceValue(func() *propagation.Propagator {
+	p, err := propagation.New(propagation.WithOwnTag(""))
+	if err != nil {
+		panic(err) // the defaults are valid
+	}
+	return p
+})

@@ -171,28 +171,19 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 	}()
 	var last *queue.Table
 	for {
-		changed := c.lanes.Changed()
 		tb := c.lanes.Table()
 		if last != nil && tb != last {
 			c.switchTables(ctx, last, tb)
 		}
 		last = tb
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		go func() {
-			select {
-			case <-changed:
-				cancel()
-			case <-pctx.Done():
-			}
-		}()
-		batch, err := cons.Fetch(c.cfg.batch, jetstream.FetchContext(pctx))
+		// A pull is never cancelled: messages the server had sent for it
+		// would stay unacknowledged until the ack wait, holding back the
+		// lane's ack floor, from which a takeover starts. Short pulls bound
+		// how long a table change waits instead.
+		batch, err := cons.Fetch(c.cfg.batch, jetstream.FetchMaxWait(pullWait))
 		if err != nil {
-			cancel()
 			if ctx.Err() != nil || c.crashed.Load() {
 				return nil
-			}
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				continue
 			}
 			return fmt.Errorf("natslane: fetching: %w", err)
 		}
@@ -205,11 +196,9 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 				last = now
 			}
 			if err := c.decide(ctx, last, msg); err != nil {
-				cancel()
 				return err
 			}
 		}
-		cancel()
 		if c.crashed.Load() {
 			return nil
 		}
@@ -218,6 +207,10 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 		}
 	}
 }
+
+// pullWait is how long one pull waits for messages: the longest a
+// consumer with nothing to do takes to act on a table change.
+const pullWait = 200 * time.Millisecond
 
 // flush waits until the server has every ack sent.
 func (c *Consumer) flush(ctx context.Context) error {
