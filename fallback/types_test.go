@@ -103,3 +103,17 @@ func TestReasonIsFallback(t *testing.T) {
 		assert.Equal(t, fb, r.IsFallback(), r.String())
 	}
 }
+
+// TestParseHeader: only the names of fallback reasons, exactly as spelled.
+func TestParseHeader(t *testing.T) {
+	for in, want := range map[string]fallback.Reason{"noinstances": fallback.NoInstances, "unavailable": fallback.Unavailable} {
+		r, ok := fallback.ParseHeader(in)
+		assert.True(t, ok, in)
+		assert.Equal(t, want, r, in)
+	}
+	for _, in := range []string{"", "matched", "untagged", "NoInstances", " unavailable", "unavailable,noinstances", "Reason(9)"} {
+		_, ok := fallback.ParseHeader(in)
+		assert.False(t, ok, "%q", in)
+	}
+	assert.Equal(t, []fallback.Reason{fallback.NoInstances, fallback.Unavailable}, fallback.FallbackReasons)
+}

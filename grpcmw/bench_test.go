@@ -2,14 +2,9 @@ package grpcmw_test
 
 import (
 	"context"
-	"net"
 	"testing"
 
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/graylane/graylane/grpcmw"
@@ -84,60 +79,5 @@ func BenchmarkClientInterceptor(b *testing.B) {
 				}
 			})
 		}
-	}
-}
-
-// BenchmarkGRPCHop measures one unary call over loopback: with no
-// middleware (impl=plain), with graylane's interceptors on both sides and a
-// tagged context (impl=graylane), and with OpenTelemetry's otelgrpc stats
-// handlers on both sides and a sampling tracer (impl=otel), the ecosystem's
-// reference for per-call instrumentation.
-func BenchmarkGRPCHop(b *testing.B) {
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
-	defer tp.Shutdown(context.Background())
-	impls := []struct {
-		name   string
-		server []grpc.ServerOption
-		client []grpc.DialOption
-		ctx    context.Context
-	}{
-		{name: "plain", ctx: context.Background()},
-		{
-			name:   "graylane",
-			server: []grpc.ServerOption{grpc.UnaryInterceptor(grpcmw.UnaryServerInterceptor(grpcmw.WithPropagator(newProp(b))))},
-			client: []grpc.DialOption{grpc.WithUnaryInterceptor(grpcmw.UnaryClientInterceptor(grpcmw.WithPropagator(newProp(b))))},
-			ctx:    tag.NewContext(context.Background(), tag.MustParse("gray")),
-		},
-		{
-			name:   "otel",
-			server: []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tp)))},
-			client: []grpc.DialOption{grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tp)))},
-			ctx:    context.Background(),
-		},
-	}
-	for _, impl := range impls {
-		b.Run("impl="+impl.name, func(b *testing.B) {
-			lis, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			srv := grpc.NewServer(impl.server...)
-			testgrpc.RegisterTestServiceServer(srv, echoServer{})
-			go srv.Serve(lis)
-			defer srv.Stop()
-			cc, err := grpc.NewClient(lis.Addr().String(), append(impl.client, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer cc.Close()
-			client := testgrpc.NewTestServiceClient(cc)
-			req := &testgrpc.SimpleRequest{}
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := client.UnaryCall(impl.ctx, req); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }

@@ -3,14 +3,10 @@ package httpmw_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/graylane/graylane/httpmw"
 	"github.com/graylane/graylane/propagation"
@@ -140,62 +136,6 @@ func BenchmarkOutbound(b *testing.B) {
 	run("tag=no/impl=graylane", tr, untagged)
 	run("tag=no/impl=clone-set", cloneSet, untagged)
 	run("tag=already/impl=graylane", tr, already)
-}
-
-// BenchmarkTwoHops measures a request through two HTTP servers on loopback
-// (client -> A -> B), with graylane's middleware and transport on both
-// sides (impl=graylane), without (impl=plain), and with OpenTelemetry's
-// otelhttp handler and transport and a sampling tracer (impl=otel), the
-// ecosystem's reference for per-request instrumentation.
-func BenchmarkTwoHops(b *testing.B) {
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
-	defer tp.Shutdown(context.Background())
-	for _, impl := range []string{"graylane", "plain", "otel"} {
-		b.Run("impl="+impl, func(b *testing.B) {
-			wrap := func(h http.Handler) http.Handler { return h }
-			var tr http.RoundTripper = &http.Transport{MaxIdleConnsPerHost: 64}
-			switch impl {
-			case "graylane":
-				p := newProp(b)
-				wrap = func(h http.Handler) http.Handler { return httpmw.NewHandler(h, httpmw.WithPropagator(p)) }
-				tr = httpmw.NewTransport(tr, httpmw.WithPropagator(p))
-			case "otel":
-				wrap = func(h http.Handler) http.Handler {
-					return otelhttp.NewHandler(h, "hop", otelhttp.WithTracerProvider(tp))
-				}
-				tr = otelhttp.NewTransport(tr, otelhttp.WithTracerProvider(tp))
-			}
-			client := &http.Client{Transport: tr}
-			srvB := httptest.NewServer(wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				io.WriteString(w, "ok")
-			})))
-			defer srvB.Close()
-			srvA := httptest.NewServer(wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, srvB.URL, nil)
-				resp, err := client.Do(req)
-				if err != nil {
-					http.Error(w, err.Error(), http.StatusBadGateway)
-					return
-				}
-				io.Copy(w, resp.Body)
-				resp.Body.Close()
-			})))
-			defer srvA.Close()
-			defer client.CloseIdleConnections()
-
-			req, _ := http.NewRequest(http.MethodGet, srvA.URL, nil)
-			req.Header.Set("X-Traffic-Tag", "gray")
-			b.ReportAllocs()
-			for b.Loop() {
-				resp, err := client.Do(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-		})
-	}
 }
 
 // BenchmarkRouting measures the routing transport (impl=routing) against

@@ -16,11 +16,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/graylane/graylane/examples/bookinfo/app"
-	"github.com/graylane/graylane/internal/etcdtest"
 	"github.com/graylane/graylane/internal/tcpproxy"
 	"github.com/graylane/graylane/receipt"
 	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/registry/etcd"
+	"github.com/graylane/graylane/registry/etcd/etcdtest"
 )
 
 // startFaultSystem runs the demo as startSystem does, without an admin

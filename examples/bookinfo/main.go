@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/graylane/graylane/examples/bookinfo/app"
+	"github.com/graylane/graylane/lanelog"
 )
 
 func main() {
@@ -72,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "-log-level: %v\n", err)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logger := newLogger(stderr, level)
 	slog.SetDefault(logger)
 
 	reps, err := app.ParseReplicas(*replicas)
@@ -201,4 +202,11 @@ Try:
 
 Ctrl-C stops everything.
 `, gw, admin)
+}
+
+// newLogger is the demo's logger: every record logged with a request's
+// context carries the request's lane (graylane.tag, and graylane.lane and
+// graylane.fallback where the route receipt knows them).
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(lanelog.NewHandler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})))
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/graylane/graylane/examples/bookinfo/loadgen"
-	"github.com/graylane/graylane/internal/etcdtest"
+	"github.com/graylane/graylane/registry/etcd/etcdtest"
 )
 
 // proc is one process of the demo.

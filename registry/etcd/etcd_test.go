@@ -15,10 +15,10 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/goleak"
 
-	"github.com/graylane/graylane/internal/etcdtest"
 	"github.com/graylane/graylane/internal/tcpproxy"
 	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/registry/etcd"
+	"github.com/graylane/graylane/registry/etcd/etcdtest"
 	"github.com/graylane/graylane/registry/registrytest"
 )
 

@@ -10,9 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/graylane/graylane/internal/etcdtest"
 	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/registry/etcd"
+	"github.com/graylane/graylane/registry/etcd/etcdtest"
 	"github.com/graylane/graylane/registry/registrytest"
 )
 

@@ -19,10 +19,10 @@ import (
 
 	"github.com/graylane/graylane/fallback"
 	"github.com/graylane/graylane/grpcmw"
-	"github.com/graylane/graylane/internal/etcdtest"
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/registry/etcd"
+	"github.com/graylane/graylane/registry/etcd/etcdtest"
 	"github.com/graylane/graylane/registry/registrytest"
 	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/tag"

@@ -11,16 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/graylane/graylane/examples/bookinfo/bookinfopb"
-	"github.com/graylane/graylane/examples/bookinfo/details"
-	"github.com/graylane/graylane/examples/bookinfo/productpage"
-	"github.com/graylane/graylane/examples/bookinfo/ratings"
-	"github.com/graylane/graylane/examples/bookinfo/reviews"
-	"github.com/graylane/graylane/grpcmw"
-	"github.com/graylane/graylane/httpmw"
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/receipt"
 	"github.com/graylane/graylane/registry"
@@ -186,77 +177,6 @@ func (s *System) startInstance(ctx context.Context, d *deployment) (*instance, e
 		return nil, err
 	}
 	return in, nil
-}
-
-func (s *System) httpService(d *deployment, name string, self receipt.Self, prop *propagation.Propagator) (http.Handler, error) {
-	var h http.Handler
-	switch d.Service {
-	case "productpage":
-		self.Always = true // the page shows the route of every request
-		opts := []productpage.Option{
-			productpage.WithInstance(name),
-			productpage.WithGray(d.Lane == "gray"),
-			productpage.WithRoute(routeOf),
-		}
-		if s.cfg.DetailsTimeout > 0 {
-			opts = append(opts, productpage.WithDetailsTimeout(s.cfg.DetailsTimeout))
-		}
-		if s.cfg.ReviewsTimeout > 0 {
-			opts = append(opts, productpage.WithReviewsTimeout(s.cfg.ReviewsTimeout))
-		}
-		if s.cfg.RatingsTimeout > 0 {
-			opts = append(opts, productpage.WithRatingsTimeout(s.cfg.RatingsTimeout))
-		}
-		pp, err := productpage.New(s.upstreams(), opts...)
-		if err != nil {
-			return nil, err
-		}
-		h = pp
-	case "details":
-		h = details.New(details.WithFaults(d.faults))
-	}
-	return httpmw.NewHandler(h, httpmw.WithPropagator(prop), httpmw.WithRouteReceipt(self)), nil
-}
-
-// routeOf reads the route receipt of a productpage request for its Route
-// panel.
-func routeOf(ctx context.Context) []productpage.Hop {
-	rc := receipt.FromContext(ctx)
-	if rc == nil {
-		return nil
-	}
-	var out []productpage.Hop
-	for _, h := range rc.Hops() {
-		out = append(out, productpage.Hop(h))
-	}
-	return out
-}
-
-func (s *System) grpcService(d *deployment, name string, self receipt.Self, prop *propagation.Propagator) (*grpc.Server, error) {
-	opts := []grpcmw.Option{grpcmw.WithPropagator(prop), grpcmw.WithRouteReceipt(self)}
-	srv := grpc.NewServer(
-		grpc.ChainUnaryInterceptor(grpcmw.UnaryServerInterceptor(opts...)),
-		grpc.ChainStreamInterceptor(grpcmw.StreamServerInterceptor(opts...)),
-	)
-	hs := health.NewServer()
-	healthpb.RegisterHealthServer(srv, hs)
-	switch d.Service {
-	case "reviews":
-		r, err := reviews.New(reviews.Version(d.Version),
-			reviews.WithRatings(bookinfopb.NewRatingsClient(s.ratingsConn)),
-			reviews.WithInstance(name), reviews.WithFaults(d.faults))
-		if err != nil {
-			return nil, err
-		}
-		r.Register(srv)
-	case "ratings":
-		r, err := ratings.New(ratings.Version(d.Version), ratings.WithStore(s.ratingsStore), ratings.WithFaults(d.faults))
-		if err != nil {
-			return nil, err
-		}
-		r.Register(srv)
-	}
-	return srv, nil
 }
 
 // gracefulStop lets calls in flight finish, within ctx.

@@ -21,18 +21,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/graylane/graylane/examples/bookinfo/bookinfopb"
 	"github.com/graylane/graylane/examples/bookinfo/faults"
-	"github.com/graylane/graylane/examples/bookinfo/productpage"
 	"github.com/graylane/graylane/examples/bookinfo/ratings"
 	"github.com/graylane/graylane/fallback"
-	"github.com/graylane/graylane/grpcmw"
-	"github.com/graylane/graylane/httpmw"
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/registry"
-	"github.com/graylane/graylane/resolver"
 	"github.com/graylane/graylane/routing"
 )
 
@@ -106,8 +100,8 @@ type System struct {
 	gateway *gateway
 	closed  bool
 
-	// With NoRouting: the listeners of the fixed instances, by service,
-	// taken before the clients are built so their addresses are known.
+	// With NoRouting: the listeners of the fixed instances, by service
+	// (see baseline.go).
 	fixedLis map[string]net.Listener
 }
 
@@ -169,19 +163,8 @@ func (s *System) start(ctx context.Context) error {
 		return err
 	}
 	if s.cfg.NoRouting {
-		if s.cfg.Deployments != nil {
-			return errors.New("routing can be turned off only with every deployment in one process")
-		}
-		s.fixedLis = map[string]net.Listener{}
-		for _, d := range Deployments() {
-			if d.Lane != "" {
-				continue
-			}
-			lis, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				return err
-			}
-			s.fixedLis[d.Service] = lis
+		if err := s.listenFixed(); err != nil {
+			return err
 		}
 	}
 	if err := s.dialClients(); err != nil {
@@ -246,54 +229,6 @@ func (s *System) start(ctx context.Context) error {
 		s.admAddr = addr
 	}
 	return nil
-}
-
-// dialClients builds the clients every instance of this process shares:
-// an HTTP client that routes logical hosts by lane, and gRPC clients of
-// reviews and ratings through graylane's resolver and balancer.
-func (s *System) dialClients() error {
-	s.router = routing.NewRouter(s.reg, nil, routing.WithDynamicPolicy(s.policy))
-	transportOpts := []httpmw.Option{httpmw.WithPropagator(s.prop), httpmw.WithRouting(s.router)}
-	if s.cfg.NoRouting {
-		transportOpts = transportOpts[:1]
-	}
-	s.detailsClient = &http.Client{Transport: httpmw.NewTransport(&http.Transport{
-		MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second,
-	}, transportOpts...)}
-	dial := func(service string) (*grpc.ClientConn, error) {
-		target, routing := "graylane:///"+service,
-			resolver.DialOptions(s.reg, nil, resolver.WithDynamicPolicy(s.policy), resolver.WithHealthCheck(""))
-		if s.cfg.NoRouting {
-			target, routing = "passthrough:///"+s.fixedLis[service].Addr().String(), nil
-		}
-		return grpc.NewClient(target, append(routing,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithChainUnaryInterceptor(grpcmw.UnaryClientInterceptor(grpcmw.WithPropagator(s.prop))),
-			grpc.WithChainStreamInterceptor(grpcmw.StreamClientInterceptor(grpcmw.WithPropagator(s.prop))),
-		)...)
-	}
-	var err error
-	if s.reviewsConn, err = dial("reviews"); err != nil {
-		return err
-	}
-	if s.ratingsConn, err = dial("ratings"); err != nil {
-		return err
-	}
-	s.ratingsStore = ratings.NewStore()
-	return nil
-}
-
-func (s *System) upstreams() productpage.Upstreams {
-	detailsURL := "http://details"
-	if s.cfg.NoRouting {
-		detailsURL = "http://" + s.fixedLis["details"].Addr().String()
-	}
-	return productpage.Upstreams{
-		DetailsURL:    detailsURL,
-		DetailsClient: s.detailsClient,
-		Reviews:       bookinfopb.NewReviewsClient(s.reviewsConn),
-		Ratings:       bookinfopb.NewRatingsClient(s.ratingsConn),
-	}
 }
 
 // serve listens on addr and serves h until Close; it returns the address
