@@ -11,7 +11,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	otelprop "go.opentelemetry.io/otel/propagation"
 
 	"github.com/graylane/graylane/tag"
 )
@@ -497,19 +496,19 @@ func (p *Propagator) dialectsCarry(values valuesFunc, t tag.Tag, k *carrierKeys)
 	return true
 }
 
-// injectCarrierDialects is injectDialects for an OpenTelemetry carrier.
-func (p *Propagator) injectCarrierDialects(carrier otelprop.TextMapCarrier, t tag.Tag) {
+// injectCarrierDialects is injectDialects for a carrier that reads with
+// values and writes with set (see injectCarrier).
+func (p *Propagator) injectCarrierDialects(values valuesFunc, set func(key, value string), t tag.Tag) {
 	for i := range p.writeDialects {
 		d := &p.writeDialects[i]
 		if d.header != "" {
-			if v := d.value(t); carrier.Get(d.header) != v {
-				carrier.Set(d.header, v)
+			if v, cur := d.value(t), values(d.header); len(cur) != 1 || cur[0] != v {
+				set(d.header, v)
 			}
 			continue
 		}
-		cur := carrierValues(carrier)(BaggageHeader)
-		if out, changed, _ := setMember(cur, d.member, t.String()); changed {
-			carrier.Set(BaggageHeader, strings.Join(out, ","))
+		if out, changed, _ := setMember(values(BaggageHeader), d.member, t.String()); changed {
+			set(BaggageHeader, strings.Join(out, ","))
 		}
 	}
 }
