@@ -2,7 +2,6 @@ package kubernetes
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -21,10 +20,10 @@ import (
 )
 
 // ErrReadOnly is returned by Register: the Registry reads what Kubernetes
-// knows and never writes.
-var ErrReadOnly = errors.New("graylane kubernetes: the registry is read-only: its instances are the endpoints " +
-	"of Kubernetes Services (EndpointSlices) and the labels of their Pods; run the instance as a Pod behind a " +
-	"Service instead of registering it")
+// knows and never writes. It wraps registry.ErrReadOnly.
+var ErrReadOnly = fmt.Errorf("graylane kubernetes: %w: its instances are the endpoints "+
+	"of Kubernetes Services (EndpointSlices) and the labels of their Pods; run the instance as a Pod behind a "+
+	"Service instead of registering it", registry.ErrReadOnly)
 
 // Registry is a registry.Registry that reads services from a Kubernetes API
 // server. See the package documentation. It is safe for concurrent use.
