@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/graylane/graylane/propagation"
@@ -101,6 +102,7 @@ type Consumer struct {
 	mu      sync.Mutex
 	reg     registry.Registration
 	lastSeq uint64 // stream sequence of the last message decided
+	floor   uint64 // the durable's ack floor when the consumer took it up
 	crashed atomic.Bool
 	running atomic.Bool
 }
@@ -156,6 +158,11 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if info := cons.CachedInfo(); info != nil {
+		c.mu.Lock()
+		c.floor = info.AckFloor.Stream
+		c.mu.Unlock()
+	}
 	if err := c.register(ctx); err != nil {
 		return err
 	}
@@ -185,7 +192,15 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 			if ctx.Err() != nil || c.crashed.Load() {
 				return nil
 			}
-			return fmt.Errorf("natslane: fetching: %w", err)
+			if !durableGone(err) {
+				return fmt.Errorf("natslane: fetching: %w", err)
+			}
+			// Another lane took over from this lane just before it came
+			// up, and deleted its durable consumer: make it anew.
+			if cons, err = c.redurable(ctx); err != nil {
+				return err
+			}
+			continue
 		}
 		for msg := range batch.Messages() {
 			if c.crashed.Load() {
@@ -205,7 +220,43 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 		if ctx.Err() != nil {
 			return c.flush(ctx)
 		}
+		if err := batch.Error(); durableGone(err) {
+			// Back off a pull's wait, so that a server that answers no
+			// pull is not asked in a loop, then find or make the durable.
+			select {
+			case <-ctx.Done():
+				continue
+			case <-time.After(pullWait):
+			}
+			if cons, err = c.redurable(ctx); err != nil {
+				return err
+			}
+		}
 	}
+}
+
+// redurable finds the lane's durable consumer again after a pull found it
+// gone: the lane that took over from this lane, before it came back,
+// deleted it. Made anew, it starts after the last message this consumer
+// decided (or where its durable stood when it took it up): what came
+// since is this lane's to decide, and nothing the lane owns is skipped.
+func (c *Consumer) redurable(ctx context.Context) (jetstream.Consumer, error) {
+	if cons, err := c.js.Consumer(ctx, c.stream, c.name); err == nil {
+		return cons, nil
+	}
+	c.mu.Lock()
+	from := max(c.lastSeq, c.floor) + 1
+	c.mu.Unlock()
+	c.log.Info("graylane: durable consumer gone; made anew", "consumer", c.name, "from", from)
+	return c.create(ctx, from)
+}
+
+// durableGone reports whether err may mean that the lane's durable
+// consumer no longer exists: a pull to a deleted consumer finds no
+// responder.
+func durableGone(err error) bool {
+	return errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+		errors.Is(err, nats.ErrNoResponders)
 }
 
 // pullWait is how long one pull waits for messages: the longest a
@@ -229,6 +280,23 @@ func (c *Consumer) durable(ctx context.Context) (jetstream.Consumer, error) {
 	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, fmt.Errorf("natslane: %w", err)
 	}
+	var from uint64
+	if pred, ok := c.lanes.Table().Predecessor(); ok {
+		pc, err := c.js.Consumer(ctx, c.stream, Name(c.lanes.Group(), pred, c.lanes.Base()))
+		if err == nil {
+			info, err := pc.Info(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("natslane: the predecessor lane's consumer: %w", err)
+			}
+			from = info.AckFloor.Stream + 1
+		}
+	}
+	return c.create(ctx, from)
+}
+
+// create makes the lane's durable consumer, starting at stream sequence
+// from (0: the start of the stream).
+func (c *Consumer) create(ctx context.Context, from uint64) (jetstream.Consumer, error) {
 	cfg := jetstream.ConsumerConfig{
 		Durable:       c.name,
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -242,17 +310,10 @@ func (c *Consumer) durable(ctx context.Context) (jetstream.Consumer, error) {
 	default:
 		cfg.FilterSubjects = c.cfg.filter
 	}
-	if pred, ok := c.lanes.Table().Predecessor(); ok {
-		pc, err := c.js.Consumer(ctx, c.stream, Name(c.lanes.Group(), pred, c.lanes.Base()))
-		if err == nil {
-			info, err := pc.Info(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("natslane: the predecessor lane's consumer: %w", err)
-			}
-			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, info.AckFloor.Stream+1
-		}
+	if from > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
 	}
-	cons, err = c.js.CreateOrUpdateConsumer(ctx, c.stream, cfg)
+	cons, err := c.js.CreateOrUpdateConsumer(ctx, c.stream, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("natslane: creating the durable consumer %s: %w", c.name, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -71,4 +72,34 @@ func TestSubscribe(t *testing.T) {
 	assert.Equal(t, map[string]string{"gray:1": "gray", ":2": "", ":3": ""}, seen, "a bad tag is ignored: the message is untagged")
 	require.NoError(t, gs.Stop(context.Background()))
 	require.NoError(t, bs.Stop(context.Background()))
+}
+
+// TestDurableDeletedUnderTheConsumer: a lane that comes back while the
+// lane that took over from it deletes its old durable consumer makes the
+// durable anew and goes on consuming its messages.
+func TestDurableDeletedUnderTheConsumer(t *testing.T) {
+	url := startServer(t)
+	reg := registry.NewMemory()
+	defer reg.Close()
+	j := newJournal()
+	base := start(t, url, reg, "", j, nil)
+	defer base.stop(t)
+	gray := start(t, url, reg, "gray", j, nil)
+	defer gray.stop(t)
+	awaitLive(t, base.l, "gray", true)
+
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	js, err := jetstream.New(connect(t, url))
+	require.NoError(t, err)
+	require.NoError(t, js.DeleteConsumer(ctx, stream, gray.c.Durable()))
+	publish(ctx, t, js, [2]string{"m1", "gray"}, [2]string{"m2", ""})
+	j.awaitDistinct(t, 2, testTimeout)
+	byID := map[string]string{}
+	for _, p := range j.snapshot() {
+		byID[p.id] = p.lane
+	}
+	assert.Equal(t, map[string]string{"m1": "gray", "m2": "prod"}, byID)
+	_, err = js.Consumer(ctx, stream, gray.c.Durable())
+	require.NoError(t, err, "the durable consumer was made anew")
 }
