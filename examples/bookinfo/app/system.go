@@ -74,6 +74,15 @@ type Config struct {
 	// play no part (the tag still travels). Only with every deployment in
 	// this process.
 	NoRouting bool
+	// NATSURL is the NATS server (with JetStream) that carries the page
+	// view events, e.g. "nats://127.0.0.1:4222". "": a server embedded in
+	// this process when it runs every deployment or the gateway, listening
+	// on NATSAddr (default 127.0.0.1 and a random port); otherwise no
+	// events (and no notifications deployment).
+	NATSURL, NATSAddr string
+	// OnNotification, when set, is told of every event a notifications
+	// consumer of this process processes.
+	OnNotification func(Notification)
 }
 
 // System is a running demo.
@@ -90,6 +99,8 @@ type System struct {
 	reviewsConn   *grpc.ClientConn
 	ratingsConn   *grpc.ClientConn
 	ratingsStore  *ratings.Store
+	events        *events // nil: no NATS
+	notes         notifications
 
 	mu      sync.Mutex
 	strict  map[string]bool
@@ -170,6 +181,12 @@ func (s *System) start(ctx context.Context) error {
 	if err := s.dialClients(); err != nil {
 		return err
 	}
+	s.notes.hook = s.cfg.OnNotification
+	if s.cfg.NATSURL != "" || s.cfg.Deployments == nil || s.cfg.GatewayAddr != "" {
+		if s.events, err = startEvents(ctx, s.cfg.NATSURL, s.cfg.NATSAddr); err != nil {
+			return err
+		}
+	}
 
 	run := s.cfg.Deployments
 	if run == nil {
@@ -248,6 +265,15 @@ func (s *System) serve(addr string, h http.Handler) (string, error) {
 
 // GatewayURL returns the gateway's base URL.
 func (s *System) GatewayURL() string { return "http://" + loopbackIfWildcard(s.gwAddr) }
+
+// NATSURL returns the URL of the NATS server that carries the page view
+// events, "" when there is none.
+func (s *System) NATSURL() string {
+	if s.events == nil {
+		return ""
+	}
+	return s.events.URL()
+}
 
 // AdminURL returns the admin page's base URL.
 func (s *System) AdminURL() string { return "http://" + loopbackIfWildcard(s.admAddr) }
@@ -393,6 +419,9 @@ func (s *System) Close(ctx context.Context) error {
 	}
 	if s.router != nil {
 		s.router.Close()
+	}
+	if s.events != nil {
+		s.events.close()
 	}
 	if s.memReg != nil {
 		s.memReg.Close()
