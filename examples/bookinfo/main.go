@@ -1,7 +1,12 @@
 // Command bookinfo runs Istio's Bookinfo, rewritten in Go and wired with
 // graylane, on one machine: a gateway, an admin page, and every deployment
 // of productpage, details, reviews and ratings as instances on loopback
-// ports, routed by lane with no service mesh.
+// ports, routed by lane with no service mesh. Every product page view
+// publishes an event, in the request's lane, on NATS JetStream (embedded,
+// or -nats), which the deployments of the notifications service consume
+// in lanes: notifications-v2 (gray) the gray events while it runs,
+// notifications-v1 the others, and the gray ones too while v2 has no
+// replica, taking over what v2 left when it stops.
 //
 //	go run ./examples/bookinfo            # everything in one process
 //	go run ./examples/bookinfo -h         # flags

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -176,6 +177,15 @@ func TestNotificationsLanes(t *testing.T) {
 	assert.Equal(t, 6, st.Processed["notifications-v2-0"])
 	assert.Zero(t, st.Events.Failed)
 	assert.Equal(t, uint64(n), st.Events.Published)
+
+	// So does the admin page's panel.
+	resp, err = client.Get(sys.AdminURL() + "/")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Regexp(t, `(?s)id="notifications".*u`+strconv.Itoa(n)+`.*notifications-v1-0`, string(b))
+	assert.Contains(t, string(b), `<td class="inst">notifications-v2-0</td>`)
 }
 
 // TestNotificationsScaleDownMidStream sends page views at a steady rate,

@@ -7,6 +7,18 @@
 // The services themselves (packages productpage, details, reviews,
 // ratings) know nothing of lanes: everything lane-related is in the wiring
 // here.
+//
+// The asynchronous hop (events.go, notifications.go): every product page
+// view is published, asynchronously and tagged with the request's lane
+// (natslane.NewMsg), on the subject bookinfo.pageviews of the JetStream
+// stream BOOKINFO, on a NATS server embedded in the process (Config.NATSURL
+// for an external one). The notifications deployments consume it through
+// queue.New and natslane.NewConsumer in the consumer group
+// notifications-events, registered in the demo's registry: their durable
+// consumers are "notifications-events" (prod) and
+// "notifications-events_gray". Scaling a notifications deployment down
+// stops a consumer gracefully: it acknowledges what it processed, then
+// deregisters, and the fallback lane takes over what it left.
 package app
 
 import (
