@@ -198,7 +198,7 @@ func TestNotificationsScaleDownMidStream(t *testing.T) {
 	sys := startSystem(t, app.Config{OnNotification: rec.add, Replicas: map[string]int{"notifications-v2": 1}})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	t.Cleanup(client.CloseIdleConnections)
-	ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
 
 	type sentView struct{ user, tag string }
@@ -235,8 +235,19 @@ func TestNotificationsScaleDownMidStream(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
+	loadStopped := func() bool {
+		select {
+		case <-stopped:
+			return true
+		default:
+			return false
+		}
+	}
 	processedBy := func(inst string, after int) func([]app.Notification) bool {
 		return func(all []app.Notification) bool {
+			if loadStopped() {
+				return true // the load failed: reported below
+			}
 			for _, x := range all {
 				if n, _ := strconv.Atoi(x.Event.User[len("load"):]); x.Instance == inst && n >= after {
 					return true
@@ -254,6 +265,9 @@ func TestNotificationsScaleDownMidStream(t *testing.T) {
 	windows = append(windows, w)
 	v2Live := []interval{{to: w.from}}
 	rec.await(t, "gray events processed by v1 after the scale-down", func(all []app.Notification) bool {
+		if loadStopped() {
+			return true
+		}
 		for _, x := range all {
 			if x.Tag == "gray" && x.Instance == "notifications-v1-0" && x.Processed.After(w.to.Add(-window)) {
 				return true
@@ -269,7 +283,7 @@ func TestNotificationsScaleDownMidStream(t *testing.T) {
 	v2Live = append(v2Live, interval{from: w.to.Add(-window)})
 	rec.await(t, "gray events processed by the new v2", processedBy("notifications-v2-1", count()))
 	target := count() + 100
-	rec.await(t, "more load", func([]app.Notification) bool { return count() >= target })
+	rec.await(t, "more load", func([]app.Notification) bool { return loadStopped() || count() >= target })
 	close(stop)
 	<-stopped
 	require.NoError(t, loadErr)

@@ -92,6 +92,9 @@ type Config struct {
 	// on NATSAddr (default 127.0.0.1 and a random port); otherwise no
 	// events (and no notifications deployment).
 	NATSURL, NATSAddr string
+	// NoEvents turns the asynchronous hop off: no NATS, page views publish
+	// nothing, and the notifications deployments must stay at 0.
+	NoEvents bool
 	// OnNotification, when set, is told of every event a notifications
 	// consumer of this process processes.
 	OnNotification func(Notification)
@@ -194,7 +197,7 @@ func (s *System) start(ctx context.Context) error {
 		return err
 	}
 	s.notes.hook = s.cfg.OnNotification
-	if s.cfg.NATSURL != "" || s.cfg.Deployments == nil || s.cfg.GatewayAddr != "" {
+	if !s.cfg.NoEvents && (s.cfg.NATSURL != "" || s.cfg.Deployments == nil || s.cfg.GatewayAddr != "") {
 		if s.events, err = startEvents(ctx, s.cfg.NATSURL, s.cfg.NATSAddr); err != nil {
 			return err
 		}
