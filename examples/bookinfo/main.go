@@ -1,7 +1,12 @@
 // Command bookinfo runs Istio's Bookinfo, rewritten in Go and wired with
 // graylane, on one machine: a gateway, an admin page, and every deployment
 // of productpage, details, reviews and ratings as instances on loopback
-// ports, routed by lane with no service mesh.
+// ports, routed by lane with no service mesh. Every product page view
+// publishes an event, in the request's lane, on NATS JetStream (embedded,
+// or -nats), which the deployments of the notifications service consume
+// in lanes: notifications-v2 (gray) the gray events while it runs,
+// notifications-v1 the others, and the gray ones too while v2 has no
+// replica, taking over what v2 left when it stops.
 //
 //	go run ./examples/bookinfo            # everything in one process
 //	go run ./examples/bookinfo -h         # flags
@@ -55,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		listenHost  = fs.String("listen-host", "127.0.0.1", "where instances listen")
 		advertise   = fs.String("advertise-host", "", "the host instances register with (default: -listen-host; required with 0.0.0.0)")
 		port        = fs.Int("instance-port", 0, "the port of this process's instance (default: a random one)")
+		natsURL     = fs.String("nats", "", "NATS server (JetStream on) for the page view events, e.g. nats://127.0.0.1:4222 (default: one embedded in the process that runs the gateway)")
+		natsAddr    = fs.String("nats-addr", "127.0.0.1:0", "without -nats: where the embedded NATS server listens")
 		instName    = fs.String("instance-name", "", "the name of this process's instance, e.g. the pod name (default: <deployment>-<n>)")
 	)
 	fs.Usage = func() {
@@ -112,6 +119,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		AdvertiseHost: *advertise,
 		InstancePort:  *port,
 		InstanceName:  *instName,
+		NATSURL:       *natsURL,
+		NATSAddr:      *natsAddr,
 	}
 	if *deployments != "" {
 		cfg.Deployments = []string{}
@@ -162,6 +171,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if cfg.GatewayAddr != "" {
 			fmt.Fprintf(stdout, "  product page   %s/productpage\n", sys.GatewayURL())
 		}
+		if u := sys.NATSURL(); u != "" && *natsURL == "" {
+			fmt.Fprintf(stdout, "  events         %s   (give the other processes -nats %s)\n", u, u)
+		}
 	}
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "\nstopping: deregistering and draining every instance…")
@@ -189,6 +201,7 @@ Bookinfo is running, routed by graylane.
 
   product page   %[1]s/productpage
   admin page     %[2]s/   (scale deployments, switch lanes strict/loose)
+  events         %[3]s   (NATS JetStream: every page view, consumed by notifications)
 
 Try:
   curl -s %[1]s/productpage | grep -o 'glyphicon-star' | wc -l     # untagged: prod, no stars
@@ -198,10 +211,13 @@ Try:
                                   # now gray requests get black stars from reviews-v2
   curl -s -X POST '%[2]s/api/deployments/ratings-v2/scale?replicas=1'
                                   # ... and 3 and 2 stars from ratings-v2
+  curl -s -X POST '%[2]s/api/deployments/notifications-v2/scale?replicas=1'
+                                  # gray page views' events now go to notifications-v2
+  curl -s '%[2]s/api/notifications?n=5'   # which consumer processed the last events, in which lane
   Sign in as "jason" on the page: the gateway tags you gray.
 
 Ctrl-C stops everything.
-`, gw, admin)
+`, gw, admin, sys.NATSURL())
 }
 
 // newLogger is the demo's logger: every record logged with a request's

@@ -66,8 +66,8 @@ func (s *System) Deployments() []DeploymentStatus {
 		d.mu.Lock()
 		for _, in := range d.instances {
 			health := registry.Serving
-			if in.reg != nil {
-				health = in.reg.Instance().Health
+			if reg := in.registration(); reg != nil {
+				health = reg.Instance().Health
 			}
 			st.Instances = append(st.Instances, InstanceStatus{Name: in.name, Addr: in.addr, Lane: d.LaneName(), Health: health.String(), Started: in.started})
 		}
@@ -117,6 +117,7 @@ var adminPage = template.Must(template.New("admin").Funcs(template.FuncMap{
 //	POST /api/deployments/{name}/scale?replicas=N
 //	POST /api/deployments/{name}/fault?delay=2s&abort=503   (empty: off)
 //	GET  /api/lanes
+//	GET  /api/notifications?n=20
 //	POST /api/lanes/{lane}/mode?mode=strict|loose
 //
 // The page's buttons are plain forms posting to the same routes with
@@ -127,7 +128,7 @@ func (s *System) adminHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		data := map[string]any{
 			"Deployments": s.Deployments(), "Lanes": s.Lanes(), "Gateway": s.GatewayURL(),
-			"Max": MaxReplicas, "Message": r.URL.Query().Get("msg"),
+			"Max": MaxReplicas, "Message": r.URL.Query().Get("msg"), "Notifications": s.Notifications(10),
 		}
 		if err := adminPage.Execute(w, data); err != nil {
 			s.log.Error("admin page", "error", err)
@@ -136,6 +137,7 @@ func (s *System) adminHandler() http.Handler {
 	r.Get("/api/deployments", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Deployments())
 	})
+	s.notificationsRoutes(r)
 	r.Get("/api/lanes", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Lanes())
 	})

@@ -32,6 +32,8 @@ func Deployments() []Deployment {
 		{"reviews-v3", "reviews", "v3", "v3", 0, "red stars"},
 		{"ratings-v1", "ratings", "v1", "", 1, "Reviewer1 5, Reviewer2 4"},
 		{"ratings-v2", "ratings", "v2", "gray", 0, "Reviewer1 3, Reviewer2 2"},
+		{"notifications-v1", "notifications", "v1", "", 1, "consumes the page view events"},
+		{"notifications-v2", "notifications", "v2", "gray", 0, "consumes the gray page view events"},
 	}
 }
 

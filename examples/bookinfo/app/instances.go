@@ -23,8 +23,18 @@ type instance struct {
 	name    string
 	addr    string
 	started time.Time
-	reg     registry.Registration
+	reg     registry.Registration // nil for a consumer: it registers itself
 	stop    func(ctx context.Context) error
+	// consumer is the instance of a notifications deployment.
+	consumer *registered
+}
+
+// registration returns the instance's registration, nil until it has one.
+func (in *instance) registration() registry.Registration {
+	if in.consumer != nil {
+		return in.consumer.registration()
+	}
+	return in.reg
 }
 
 // Scale sets the number of instances of a deployment: new instances start
@@ -74,6 +84,9 @@ func (s *System) scaleTo(ctx context.Context, d *deployment, replicas int) error
 
 	var errs []error
 	for _, in := range gone {
+		if in.reg == nil {
+			continue // a consumer deregisters once it has stopped taking messages
+		}
 		if err := in.reg.Deregister(ctx); err != nil {
 			errs = append(errs, err)
 		}
@@ -115,6 +128,14 @@ func (s *System) startInstance(ctx context.Context, d *deployment) (*instance, e
 	}
 	d.nextID++
 	d.mu.Unlock()
+
+	if d.Service == "notifications" { // a consumer: it listens nowhere
+		in := &instance{name: name, started: time.Now()}
+		if err := s.startConsumer(ctx, d, in); err != nil {
+			return nil, err
+		}
+		return in, nil
+	}
 
 	var lis net.Listener
 	if fixed := s.fixedLis[d.Service]; fixed != nil && d.Lane == "" && id == 0 {

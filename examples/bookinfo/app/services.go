@@ -26,6 +26,9 @@ func (s *System) httpService(d *deployment, name string, self receipt.Self, prop
 			productpage.WithGray(d.Lane == "gray"),
 			productpage.WithRoute(routeOf),
 		}
+		if s.events != nil {
+			opts = append(opts, productpage.WithPageView(s.events.pageView))
+		}
 		if s.cfg.DetailsTimeout > 0 {
 			opts = append(opts, productpage.WithDetailsTimeout(s.cfg.DetailsTimeout))
 		}

@@ -7,6 +7,18 @@
 // The services themselves (packages productpage, details, reviews,
 // ratings) know nothing of lanes: everything lane-related is in the wiring
 // here.
+//
+// The asynchronous hop (events.go, notifications.go): every product page
+// view is published, asynchronously and tagged with the request's lane
+// (natslane.NewMsg), on the subject bookinfo.pageviews of the JetStream
+// stream BOOKINFO, on a NATS server embedded in the process (Config.NATSURL
+// for an external one). The notifications deployments consume it through
+// queue.New and natslane.NewConsumer in the consumer group
+// notifications-events, registered in the demo's registry: their durable
+// consumers are "notifications-events" (prod) and
+// "notifications-events_gray". Scaling a notifications deployment down
+// stops a consumer gracefully: it acknowledges what it processed, then
+// deregisters, and the fallback lane takes over what it left.
 package app
 
 import (
@@ -74,6 +86,18 @@ type Config struct {
 	// play no part (the tag still travels). Only with every deployment in
 	// this process.
 	NoRouting bool
+	// NATSURL is the NATS server (with JetStream) that carries the page
+	// view events, e.g. "nats://127.0.0.1:4222". "": a server embedded in
+	// this process when it runs every deployment or the gateway, listening
+	// on NATSAddr (default 127.0.0.1 and a random port); otherwise no
+	// events (and no notifications deployment).
+	NATSURL, NATSAddr string
+	// NoEvents turns the asynchronous hop off: no NATS, page views publish
+	// nothing, and the notifications deployments must stay at 0.
+	NoEvents bool
+	// OnNotification, when set, is told of every event a notifications
+	// consumer of this process processes.
+	OnNotification func(Notification)
 }
 
 // System is a running demo.
@@ -90,6 +114,8 @@ type System struct {
 	reviewsConn   *grpc.ClientConn
 	ratingsConn   *grpc.ClientConn
 	ratingsStore  *ratings.Store
+	events        *events // nil: no NATS
+	notes         notifications
 
 	mu      sync.Mutex
 	strict  map[string]bool
@@ -170,6 +196,12 @@ func (s *System) start(ctx context.Context) error {
 	if err := s.dialClients(); err != nil {
 		return err
 	}
+	s.notes.hook = s.cfg.OnNotification
+	if !s.cfg.NoEvents && (s.cfg.NATSURL != "" || s.cfg.Deployments == nil || s.cfg.GatewayAddr != "") {
+		if s.events, err = startEvents(ctx, s.cfg.NATSURL, s.cfg.NATSAddr); err != nil {
+			return err
+		}
+	}
 
 	run := s.cfg.Deployments
 	if run == nil {
@@ -248,6 +280,15 @@ func (s *System) serve(addr string, h http.Handler) (string, error) {
 
 // GatewayURL returns the gateway's base URL.
 func (s *System) GatewayURL() string { return "http://" + loopbackIfWildcard(s.gwAddr) }
+
+// NATSURL returns the URL of the NATS server that carries the page view
+// events, "" when there is none.
+func (s *System) NATSURL() string {
+	if s.events == nil {
+		return ""
+	}
+	return s.events.URL()
+}
 
 // AdminURL returns the admin page's base URL.
 func (s *System) AdminURL() string { return "http://" + loopbackIfWildcard(s.admAddr) }
@@ -393,6 +434,9 @@ func (s *System) Close(ctx context.Context) error {
 	}
 	if s.router != nil {
 		s.router.Close()
+	}
+	if s.events != nil {
+		s.events.close()
 	}
 	if s.memReg != nil {
 		s.memReg.Close()

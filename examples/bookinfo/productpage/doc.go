@@ -64,6 +64,10 @@
 // receipt); the product page then lists each hop: service, instance, lane,
 // and the fallback reason when the hop left the request's lane.
 //
+// WithPageView connects a hook told of every product page view (product,
+// user, instance) with the request's context: the demo publishes each view
+// as an event, in the request's lane.
+//
 // The page needs neither JavaScript nor anything from the network: its CSS
 // is inline, and the stars are characters.
 package productpage

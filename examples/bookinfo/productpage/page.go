@@ -117,6 +117,9 @@ func (s *server) productPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.render(w, "productpage.html", d)
+	if s.cfg.pageView != nil {
+		s.cfg.pageView(ctx, PageView{ProductID: 0, User: userOf(r), Instance: s.cfg.instance})
+	}
 }
 
 func (s *server) render(w http.ResponseWriter, name string, d pageData) {

@@ -58,6 +58,7 @@ type config struct {
 	reviewsTimeout  time.Duration
 	reviewsAttempts int
 	ratingsTimeout  time.Duration
+	pageView        func(context.Context, PageView)
 }
 
 // The defaults of the original service.
@@ -86,6 +87,22 @@ func WithGray(gray bool) Option {
 // a Route panel. The default is none: no panel.
 func WithRoute(route func(ctx context.Context) []Hop) Option {
 	return optionFunc(func(c *config) { c.route = route })
+}
+
+// PageView is one view of the product page, as WithPageView reports it.
+type PageView struct {
+	ProductID int    // the product shown: 0
+	User      string // the logged-in user; "" when nobody is
+	Instance  string // the instance that served the page (WithInstance)
+}
+
+// WithPageView sets the hook told of every product page view, with the
+// context of the request (so that whatever travels in it, such as
+// graylane's traffic tag, can go on with an event the hook publishes),
+// after the page is written. The hook must not block: the page's
+// response waits for it. The default is none.
+func WithPageView(f func(ctx context.Context, v PageView)) Option {
+	return optionFunc(func(c *config) { c.pageView = f })
 }
 
 // WithDetailsTimeout sets the timeout of the call to details. The default
