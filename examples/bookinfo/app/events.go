@@ -151,11 +151,13 @@ func (e *events) pageView(ctx context.Context, v productpage.PageView) {
 	}
 	data, _ := json.Marshal(ev) // a struct of plain fields
 	msg := natslane.NewMsg(ctx, nil, PageViewSubject, data)
-	if _, err := e.js.PublishMsgAsync(msg, jetstream.WithStallWait(publishWait)); err != nil {
-		e.stat.failed.Add(1)
-		return
-	}
+	// Counted before it goes: a consumer may process it before
+	// PublishMsgAsync returns.
 	e.stat.published.Add(1)
+	if _, err := e.js.PublishMsgAsync(msg, jetstream.WithStallWait(publishWait)); err != nil {
+		e.stat.published.Add(^uint64(0))
+		e.stat.failed.Add(1)
+	}
 }
 
 func (e *events) stats() EventStats {
