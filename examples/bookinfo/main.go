@@ -51,7 +51,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logLevel    = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		noRouting   = fs.Bool("no-routing", false, "turn graylane's routing off: every client calls one fixed prod instance (a baseline for load measurements)")
 
-		registry    = fs.String("registry", "memory", "where instances register: memory (one process), embedded-etcd (start a single-node etcd here), or etcd://host:port[,host:port]")
+		registry    = fs.String("registry", "memory", "where instances register: memory (one process), embedded-etcd (start a single-node etcd here), etcd://host:port[,host:port], or kubernetes (read-only: the Pods behind each Service are the instances)")
+		kubeconfig  = fs.String("kubeconfig", "", "with -registry kubernetes: kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the Pod's service account in a cluster)")
+		namespace   = fs.String("namespace", "", "with -registry kubernetes: namespace of the services (default: the kubeconfig's, or the Pod's own)")
+		laneLabel   = fs.String("lane-label", "", "with -registry kubernetes: the Pod label that holds the lane (default ASM_TRAFFIC_TAG)")
 		deployments = fs.String("deployment", "", "run only these deployments in this process, comma-separated, e.g. reviews-v2; gateway and admin name the gateway and the admin page (default: everything)")
 		etcdClient  = fs.String("etcd-client-addr", "127.0.0.1:2379", "with -registry embedded-etcd: where etcd serves clients")
 		etcdPeer    = fs.String("etcd-peer-addr", "127.0.0.1:2380", "with -registry embedded-etcd: etcd's peer address")
@@ -149,6 +152,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	reg, closeReg, err := app.OpenRegistry(app.RegistryConfig{
 		Spec: *registry, EtcdClientAddr: *etcdClient, EtcdPeerAddr: *etcdPeer, EtcdDir: *etcdDir, LeaseTTL: *leaseTTL,
+		Kubeconfig: *kubeconfig, Namespace: *namespace, LaneLabel: *laneLabel,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "bookinfo: %v\n", err)
@@ -156,6 +160,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer closeReg()
 	cfg.Registry = reg
+	if cfg.Dial, err = app.MapDialer(os.Getenv(app.DialMapEnv)); err != nil { // tests only
+		fmt.Fprintf(stderr, "bookinfo: %v\n", err)
+		return 2
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

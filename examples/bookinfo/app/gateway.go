@@ -100,7 +100,7 @@ func (s *System) newGateway(c GatewayConfig) (*gateway, error) {
 		target.Host = s.fixedLis["productpage"].Addr().String()
 		transportOpts = []httpmw.Option{httpmw.WithPropagator(prop), httpmw.WithReceiptHosts(target.Host)}
 	}
-	transport := httpmw.NewTransport(&http.Transport{MaxIdleConnsPerHost: 256}, transportOpts...)
+	transport := httpmw.NewTransport(s.httpTransport(&http.Transport{MaxIdleConnsPerHost: 256}), transportOpts...)
 	proxy := ingress.NewReverseProxy(target, transport, ingress.WithPropagator(prop), ingress.WithLogger(s.log))
 	self := receipt.Self{Service: "gateway", Instance: "gateway", Lane: "prod"}
 	gw.transport = transport

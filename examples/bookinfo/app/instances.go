@@ -37,6 +37,12 @@ func (in *instance) registration() registry.Registration {
 	return in.reg
 }
 
+// ErrPlatformScaled is the error of Scale on a read-only registry
+// (Kubernetes): the instances are Pods, which the platform starts and
+// lists, so this process cannot add or remove any.
+var ErrPlatformScaled = errors.New("instances here are Pods listed by Kubernetes (read-only registry): " +
+	"scale the Deployment instead, e.g. kubectl scale deployment <name> --replicas=N")
+
 // Scale sets the number of instances of a deployment: new instances start
 // and register; on the way down, instances are deregistered first, keep
 // serving for the drain period while clients move away, then stop
@@ -54,6 +60,9 @@ func (s *System) Scale(ctx context.Context, name string, replicas int) error {
 	}
 	if closed {
 		return errors.New("scale: the system is stopping")
+	}
+	if s.platformListed.Load() {
+		return fmt.Errorf("scale %s: %w", name, ErrPlatformScaled)
 	}
 	return s.scaleTo(ctx, d, replicas)
 }
@@ -193,7 +202,15 @@ func (s *System) startInstance(ctx context.Context, d *deployment) (*instance, e
 	if d.Lane != "" {
 		inst.Tag = tag.MustParse(d.Lane)
 	}
-	if in.reg, err = s.reg.Register(ctx, inst); err != nil {
+	switch in.reg, err = s.reg.Register(ctx, inst); {
+	case errors.Is(err, registry.ErrReadOnly):
+		// Kubernetes: the Pod behind its Service is the instance, listed
+		// by the platform while it is ready.
+		in.reg = nil
+		if s.platformListed.CompareAndSwap(false, true) {
+			s.log.Info("read-only registry: instances do not register; the platform lists them", "instance", name)
+		}
+	case err != nil:
 		in.stop(ctx)
 		return nil, err
 	}

@@ -107,7 +107,7 @@ type registered struct {
 
 func (r *registered) Register(ctx context.Context, in registry.Instance) (registry.Registration, error) {
 	reg, err := r.Registry.Register(ctx, in)
-	if err == nil {
+	if err == nil || errors.Is(err, registry.ErrReadOnly) { // read-only: the platform lists the consumer
 		r.once.Do(func() { r.reg = reg; close(r.ch) })
 	}
 	return reg, err

@@ -14,14 +14,23 @@ import (
 
 	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/registry/etcd"
+	"github.com/graylane/graylane/registry/kubernetes"
 )
 
 // RegistryConfig says which registry a process uses.
 type RegistryConfig struct {
 	// Spec is "memory" (the default: one process), "embedded-etcd" (start a
-	// single-node etcd in this process and use it) or
-	// "etcd://host:port[,host:port...]".
+	// single-node etcd in this process and use it),
+	// "etcd://host:port[,host:port...]" or "kubernetes" (read the Pods and
+	// EndpointSlices of the Kubernetes API: instances do not register, the
+	// Pods behind each Service are the instances).
 	Spec string
+	// For kubernetes: the kubeconfig file ("" for $KUBECONFIG,
+	// ~/.kube/config, or the Pod's service account in a cluster), the
+	// namespace of the services ("" for the kubeconfig's, or the Pod's own)
+	// and the Pod label that holds the lane ("" for
+	// kubernetes.DefaultLaneLabel, ASM_TRAFFIC_TAG).
+	Kubeconfig, Namespace, LaneLabel string
 	// For embedded-etcd: where it listens for clients and peers, and its
 	// data directory ("" for a temporary one, removed at exit).
 	EtcdClientAddr string // default 127.0.0.1:2379
@@ -72,8 +81,30 @@ func OpenRegistry(c RegistryConfig) (reg registry.Registry, closeFn func() error
 			return nil, nil, err
 		}
 		return r, r.Close, nil
+	case spec == "kubernetes":
+		r, err := openKubernetes(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		return r, r.Close, nil
 	}
-	return nil, nil, fmt.Errorf("registry %q: want memory, embedded-etcd or etcd://host:port[,host:port]", spec)
+	return nil, nil, fmt.Errorf("registry %q: want memory, embedded-etcd, etcd://host:port[,host:port] or kubernetes", spec)
+}
+
+// openKubernetes opens the read-only registry of the Kubernetes API.
+func openKubernetes(c RegistryConfig) (*kubernetes.Registry, error) {
+	cfg, ns, err := kubernetes.LoadConfig(c.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	if c.Namespace != "" {
+		ns = c.Namespace
+	}
+	opts := []kubernetes.Option{kubernetes.WithNamespace(ns)}
+	if c.LaneLabel != "" {
+		opts = append(opts, kubernetes.WithLaneLabel(c.LaneLabel))
+	}
+	return kubernetes.New(cfg, opts...)
 }
 
 func dialEtcd(endpoints []string, c RegistryConfig) (*etcd.Registry, error) {

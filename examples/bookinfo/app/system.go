@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -98,6 +99,9 @@ type Config struct {
 	// OnNotification, when set, is told of every event a notifications
 	// consumer of this process processes.
 	OnNotification func(Notification)
+	// Dial, when set, dials the instances for the HTTP and gRPC clients
+	// (tests use it to reach loopback servers behind made-up Pod IPs).
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // System is a running demo.
@@ -106,9 +110,12 @@ type System struct {
 	log    *slog.Logger
 	reg    registry.Registry
 	memReg *registry.Memory // when the System owns its registry
-	policy *fallback.Dynamic
-	router *routing.Router
-	prop   *propagation.Propagator // for clients: writes the context's tag
+	// platformListed: the registry is read-only (Kubernetes), the platform
+	// lists the instances, and Scale refuses.
+	platformListed atomic.Bool
+	policy         *fallback.Dynamic
+	router         *routing.Router
+	prop           *propagation.Propagator // for clients: writes the context's tag
 
 	detailsClient *http.Client
 	reviewsConn   *grpc.ClientConn
@@ -237,7 +244,7 @@ func (s *System) start(ctx context.Context) error {
 		s.deps[name] = &deployment{Deployment: d, faults: &faults.Switch{}}
 	}
 	for _, name := range run {
-		if err := s.Scale(ctx, name, s.deps[name].Replicas); err != nil {
+		if err := s.scaleTo(ctx, s.deps[name], s.deps[name].Replicas); err != nil {
 			return err
 		}
 	}

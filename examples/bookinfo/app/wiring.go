@@ -8,6 +8,8 @@ package app
 // (dialClients). The services themselves know nothing of lanes.
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"time"
 
@@ -59,9 +61,9 @@ func (s *System) dialClients() error {
 		return s.dialFixed()
 	}
 	s.router = routing.NewRouter(s.reg, nil, routing.WithDynamicPolicy(s.policy))
-	s.detailsClient = &http.Client{Transport: httpmw.NewTransport(&http.Transport{
+	s.detailsClient = &http.Client{Transport: httpmw.NewTransport(s.httpTransport(&http.Transport{
 		MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second,
-	}, httpmw.WithPropagator(s.prop), httpmw.WithRouting(s.router))}
+	}), httpmw.WithPropagator(s.prop), httpmw.WithRouting(s.router))}
 	var err error
 	if s.reviewsConn, err = s.dialGRPC("graylane:///reviews", resolver.DialOptions(s.reg, nil,
 		resolver.WithDynamicPolicy(s.policy), resolver.WithHealthCheck(""))...); err != nil {
@@ -79,11 +81,22 @@ func (s *System) dialGRPC(target string, opts ...grpc.DialOption) (*grpc.ClientC
 	if s.cfg.NoRouting {
 		mw = append(mw, grpcmw.WithReceiptTargets(target)) // the demo's own instance
 	}
+	if dial := s.cfg.Dial; dial != nil {
+		opts = append(opts, grpc.WithContextDialer(dial))
+	}
 	return grpc.NewClient(target, append(opts,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithChainUnaryInterceptor(grpcmw.UnaryClientInterceptor(mw...)),
 		grpc.WithChainStreamInterceptor(grpcmw.StreamClientInterceptor(mw...)),
 	)...)
+}
+
+// httpTransport sets t's dialer to Config.Dial, if any.
+func (s *System) httpTransport(t *http.Transport) *http.Transport {
+	if dial := s.cfg.Dial; dial != nil {
+		t.DialContext = func(ctx context.Context, _, addr string) (net.Conn, error) { return dial(ctx, addr) }
+	}
+	return t
 }
 
 // upstreams are productpage's clients.
