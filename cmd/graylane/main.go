@@ -47,7 +47,9 @@ Usage:
   graylane receipt [-o table|json] [VALUE]   (no VALUE: read a header value or a curl -D - dump on stdin)
 
 REGISTRY is etcd://host:port[,host:port...] (with --prefix for a key prefix
-other than the default) or kubernetes. It defaults to $GRAYLANE_REGISTRY.
+other than the default) or kubernetes (the Pods and EndpointSlices of a
+namespace, with --kubeconfig, --namespace and --lane-label; read-only). It
+defaults to $GRAYLANE_REGISTRY.
 
 Run "graylane COMMAND -h" for the flags of a command. Exit status: 0 ok,
 1 registry out of reach or unreadable input, 2 bad usage, 3 explain: the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +21,17 @@ const defaultTestTimeout = 10 * time.Second
 var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	if kube != nil {
+		kube.Close() // the API server of the Kubernetes tests
+	}
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1")); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // runCmd runs the command in-process and returns its exit status, stdout
@@ -66,7 +77,7 @@ func TestUsage(t *testing.T) {
 		{args: []string{"lanes", "--registry", "consul://x:1"}, code: exitUsage, stderr: "unknown registry"},
 		{args: []string{"lanes", "--registry", "etcd://"}, code: exitUsage, stderr: "no etcd endpoint"},
 		{args: []string{"lanes", "--registry", "etcd://host/path"}, code: exitUsage, stderr: "is not host:port"},
-		{args: []string{"lanes", "--registry", "kubernetes"}, code: exitFailure, stderr: "no Kubernetes registry"},
+		{args: []string{"lanes", "--registry", "kubernetes", "--kubeconfig", "testdata/no-such-kubeconfig"}, code: exitFailure, stderr: "testdata/no-such-kubeconfig"},
 		{args: []string{"lanes", "--registry", "etcd://127.0.0.1:1", "--timeout", "0s"}, code: exitUsage, stderr: "positive duration"},
 		{args: []string{"lanes", "--registry", "etcd://127.0.0.1:1", "--service", "a,not valid"}, code: exitUsage, stderr: "service name"},
 		{args: []string{"lanes", "--registry", "etcd://127.0.0.1:1", "extra"}, code: exitUsage, stderr: `unexpected argument "extra"`},

@@ -13,6 +13,7 @@ import (
 	"github.com/graylane/graylane/fallback"
 	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/registry/etcd"
+	"github.com/graylane/graylane/registry/kubernetes"
 )
 
 // source is a registry the command reads: it lists services and watches
@@ -25,9 +26,12 @@ type source interface {
 
 // registryFlags are the flags that say which registry to read.
 type registryFlags struct {
-	spec    string
-	prefix  string
-	timeout time.Duration
+	spec       string
+	prefix     string
+	kubeconfig string
+	namespace  string
+	laneLabel  string
+	timeout    time.Duration
 }
 
 func addRegistryFlags(fs *flag.FlagSet) *registryFlags {
@@ -35,6 +39,9 @@ func addRegistryFlags(fs *flag.FlagSet) *registryFlags {
 	fs.StringVar(&f.spec, "registry", os.Getenv("GRAYLANE_REGISTRY"),
 		"registry to read: etcd://host:port[,host:port...] or kubernetes (default $GRAYLANE_REGISTRY)")
 	fs.StringVar(&f.prefix, "prefix", etcd.DefaultPrefix, "etcd: the key prefix instances are registered under")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubernetes: kubeconfig file (default $KUBECONFIG, ~/.kube/config, or the Pod's service account in a cluster)")
+	fs.StringVar(&f.namespace, "namespace", "", "kubernetes: namespace of the services (default: the kubeconfig context's, or the Pod's own); others' are named name.namespace")
+	fs.StringVar(&f.laneLabel, "lane-label", kubernetes.DefaultLaneLabel, "kubernetes: the Pod label that holds the lane")
 	fs.DurationVar(&f.timeout, "timeout", 5*time.Second, "how long to wait for the registry to answer")
 	return f
 }
@@ -69,12 +76,20 @@ func (f *registryFlags) open() (source, error) {
 			return nil, usageError{err}
 		}
 		return reg, nil
-	case f.spec == "kubernetes" || scheme == "kubernetes":
-		// The Kubernetes registry (module registry/kubernetes) goes here:
-		// build it from the kubeconfig (or the in-cluster config), with the
-		// namespace as an option, and return it; it lists services and
-		// watches them like the etcd one.
-		return nil, errors.New("--registry kubernetes: this build of graylane has no Kubernetes registry yet")
+	case f.spec == "kubernetes":
+		cfg, ns, err := kubernetes.LoadConfig(f.kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("--registry kubernetes: %w (give --kubeconfig)", err)
+		}
+		if f.namespace != "" {
+			ns = f.namespace
+		}
+		reg, err := kubernetes.New(cfg, kubernetes.WithNamespace(ns), kubernetes.WithLaneLabel(f.laneLabel),
+			kubernetes.WithLogger(slog.New(slog.DiscardHandler))) // the command says itself what went wrong
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return reg, nil
 	}
 	return nil, usagef("--registry %q: unknown registry; want etcd://host:port[,host:port...] or kubernetes", f.spec)
 }
