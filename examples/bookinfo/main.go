@@ -21,6 +21,10 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/graylane/graylane/examples/bookinfo/app"
 )
 
@@ -55,6 +59,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		advertise   = fs.String("advertise-host", "", "the host instances register with (default: -listen-host; required with 0.0.0.0)")
 		port        = fs.Int("instance-port", 0, "the port of this process's instance (default: a random one)")
 		instName    = fs.String("instance-name", "", "the name of this process's instance, e.g. the pod name (default: <deployment>-<n>)")
+
+		traceTo   = fs.String("trace", "", "print the spans of every hop: stdout (one JSON object per span)")
+		otlp      = fs.String("otlp-endpoint", "", "export the spans of every hop over OTLP/gRPC to this collector, e.g. 127.0.0.1:4317 (no TLS)")
+		adminHost = fs.String("admin-host", "", "host names the admin page answers to besides loopback names and its listen address, comma-separated (it refuses others: DNS rebinding)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: bookinfo [flags]\n       bookinfo load [flags]\n\nRuns Bookinfo with graylane's traffic lanes on this machine.\n\nFlags:\n")
@@ -72,8 +80,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "-log-level: %v\n", err)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logger := newLogger(stderr, level)
 	slog.SetDefault(logger)
+
+	spans, err := spanExporter(*traceTo, *otlp, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "bookinfo: %v\n", err)
+		return 2
+	}
+	tel, err := app.NewTelemetry(app.TelemetryConfig{SpanExporter: spans})
+	if err != nil {
+		fmt.Fprintf(stderr, "bookinfo: telemetry: %v\n", err)
+		return 1
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(ctx); err != nil {
+			fmt.Fprintf(stderr, "bookinfo: telemetry: %v\n", err)
+		}
+	}()
 
 	reps, err := app.ParseReplicas(*replicas)
 	if err != nil {
@@ -111,6 +137,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		AdvertiseHost: *advertise,
 		InstancePort:  *port,
 		InstanceName:  *instName,
+		Telemetry:     tel,
+	}
+	for h := range strings.SplitSeq(*adminHost, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			cfg.AdminHosts = append(cfg.AdminHosts, h)
+		}
 	}
 	if *deployments != "" {
 		cfg.Deployments = []string{}
@@ -139,6 +171,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	reg, closeReg, err := app.OpenRegistry(app.RegistryConfig{
 		Spec: *registry, EtcdClientAddr: *etcdClient, EtcdPeerAddr: *etcdPeer, EtcdDir: *etcdDir, LeaseTTL: *leaseTTL,
+		MeterProvider: tel.MeterProvider(),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "bookinfo: %v\n", err)
@@ -171,6 +204,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// newLogger builds the demo's logger. It is the one place to wrap the
+// handler, e.g. with a handler that adds the lane of the request to every
+// record logged with its context.
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// spanExporter returns the exporter the flags ask for, or nil for none.
+func spanExporter(to, otlpEndpoint string, stdout io.Writer) (sdktrace.SpanExporter, error) {
+	switch {
+	case to != "" && otlpEndpoint != "":
+		return nil, errors.New("-trace and -otlp-endpoint: choose one")
+	case to == "stdout":
+		return stdouttrace.New(stdouttrace.WithWriter(stdout))
+	case to != "":
+		return nil, fmt.Errorf("-trace %q: want stdout (or -otlp-endpoint for a collector)", to)
+	case otlpEndpoint != "":
+		return otlptracegrpc.New(context.Background(), otlptracegrpc.WithEndpoint(otlpEndpoint), otlptracegrpc.WithInsecure())
+	}
+	return nil, nil
 }
 
 func deploymentList() string {
