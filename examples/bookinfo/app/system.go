@@ -28,6 +28,7 @@ import (
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/routing"
+	"github.com/graylane/graylane/tag"
 )
 
 // Config says what a System runs.
@@ -365,12 +366,30 @@ func (s *System) buildPolicy() (*fallback.Policy, error) {
 	return s.buildPolicyLocked()
 }
 
+// buildPolicyLocked names every lane of the demo in the policy, each in
+// its mode: a lane the policy names is counted under its own name in the
+// decision metrics even for a service that has no instance of it (other
+// tags count as routing.UnknownTag).
 func (s *System) buildPolicyLocked() (*fallback.Policy, error) {
 	var opts []fallback.Option
-	for lane, on := range s.strict {
-		if on {
-			opts = append(opts, fallback.WithLaneMode(lane, fallback.Strict))
+	seen := map[string]bool{tag.Base: true}
+	lanes := []string{s.cfg.Lane}
+	for _, d := range Deployments() {
+		lanes = append(lanes, d.LaneName())
+	}
+	for _, lane := range lanes {
+		if lane == "" {
+			continue
 		}
+		if seen[lane] {
+			continue
+		}
+		seen[lane] = true
+		mode := fallback.Loose
+		if s.strict[lane] {
+			mode = fallback.Strict
+		}
+		opts = append(opts, fallback.WithLaneMode(lane, mode))
 	}
 	return fallback.NewPolicy(opts...)
 }

@@ -75,9 +75,11 @@ func NewTelemetry(c TelemetryConfig) (*Telemetry, error) {
 	t.mp = sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(exp), sdkmetric.WithReader(t.reader))
 	t.metrics = promhttp.HandlerFor(laneLabels{t.prom}, promhttp.HandlerOpts{})
 	if c.SpanExporter != nil {
-		proc := sdktrace.NewBatchSpanProcessor(c.SpanExporter)
+		var proc sdktrace.SpanProcessor
 		if c.SyncSpans {
 			proc = sdktrace.NewSimpleSpanProcessor(c.SpanExporter)
+		} else {
+			proc = sdktrace.NewBatchSpanProcessor(c.SpanExporter)
 		}
 		t.sdkTP = sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithSpanProcessor(proc),
 			sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
