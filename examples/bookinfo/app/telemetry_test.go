@@ -115,7 +115,7 @@ func TestScrapeLargeFleet(t *testing.T) {
 	}
 	bar := 50 * time.Millisecond
 	if raceEnabled {
-		bar *= 10
+		bar *= 20
 	}
 	t.Logf("scrape of %d decision series: %v (bar %v)", series, best, bar)
 	assert.LessOrEqual(t, best, bar)
