@@ -148,4 +148,3 @@ func TestGRPCReflection(t *testing.T) {
 	}, defaultTestTimeout, pollInterval, "tagged gray: ratings-v2's 3 and 2 stars")
 	assert.Equal(t, []int64{5, 4}, starsOf(c.call(ctx, get, map[string]string{"product_id": "0"})))
 }
-
