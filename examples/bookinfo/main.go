@@ -242,7 +242,8 @@ func printWelcome(w io.Writer, sys *app.System) {
 Bookinfo is running, routed by graylane.
 
   product page   %[1]s/productpage
-  admin page     %[2]s/   (scale deployments, switch lanes strict/loose)
+  admin page     %[2]s/   (the lane map; scale deployments, switch lanes strict/loose)
+  metrics        %[2]s/metrics   (Prometheus text: graylane_route_decisions_total, …)
 
 Try:
   curl -s %[1]s/productpage | grep -o 'glyphicon-star' | wc -l     # untagged: prod, no stars
