@@ -38,6 +38,9 @@ import (
 func startFaultSystem(t *testing.T, ctx context.Context, cfg app.Config) (*app.System, *crashRegistry, func()) {
 	t.Helper()
 	cfg = testConfig(cfg)
+	if cfg.Telemetry == nil {
+		cfg.Telemetry, _ = faultTelemetry()
+	}
 	var mem *registry.Memory
 	if cfg.Registry == nil {
 		mem = registry.NewMemory()

@@ -123,7 +123,8 @@ func TestMetricsDuringWalkthrough(t *testing.T) {
 		assert.Equal(t, 5.0, diff(before, after, decision(svc, "", "prod", "untagged")), svc)
 		assert.Equal(t, 3.0, diff(before, after, decision(svc, "gray", "prod", "noinstances")), svc)
 	}
-	assert.Zero(t, value(after, "graylane_route_decisions_total", map[string]string{"service": "ratings"}), "reviews-v1 never calls ratings")
+	ratings := map[string]string{"service": "ratings"}
+	assert.Zero(t, value(after, "graylane_route_decisions_total", ratings)-value(before, "graylane_route_decisions_total", ratings), "reviews-v1 never calls ratings")
 
 	// Row 3: reviews-v2 up. Once gray requests reach it, 4 more count as
 	// matched in reviews and as fallbacks in ratings.
@@ -155,6 +156,7 @@ func TestMetricsDuringWalkthrough(t *testing.T) {
 func TestMetricsOfEtcdRegistry(t *testing.T) {
 	tel, err := app.NewTelemetry(app.TelemetryConfig{})
 	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	reg, closeReg, err := app.OpenRegistry(app.RegistryConfig{
 		Spec: "embedded-etcd", EtcdClientAddr: etcdtest.FreeAddr(t), EtcdPeerAddr: etcdtest.FreeAddr(t), EtcdDir: t.TempDir(),
 		MeterProvider: tel.MeterProvider(),
@@ -162,7 +164,6 @@ func TestMetricsOfEtcdRegistry(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, closeReg()) })
 	sys := startSystem(t, app.Config{Registry: reg, Telemetry: tel})
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	m := scrape(t, sys)
 	assert.Equal(t, 1.0, value(m, "graylane_registry_connected", map[string]string{"registry": "etcd", "registry_prefix": "/graylane/services/"}), "%v", m["graylane_registry_connected"])
 }
@@ -173,8 +174,8 @@ func TestTraceOfAGrayRequest(t *testing.T) {
 	spans := tracetest.NewInMemoryExporter()
 	tel, err := app.NewTelemetry(app.TelemetryConfig{SpanExporter: spans, SyncSpans: true})
 	require.NoError(t, err)
-	sys := startSystem(t, app.Config{Telemetry: tel, Replicas: map[string]int{"reviews-v2": 1}})
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	sys := startSystem(t, app.Config{Telemetry: tel, Replicas: map[string]int{"reviews-v2": 1}})
 	client := newClient(t)
 	gray := func() page {
 		return fetch(t, client, sys.GatewayURL()+"/productpage", http.Header{"X-Traffic-Tag": {"gray"}})

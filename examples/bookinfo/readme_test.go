@@ -99,7 +99,11 @@ func TestREADMEWalkthrough(t *testing.T) {
 		_, err := exec.LookPath(tool)
 		require.NoError(t, err, "the README's commands need %s", tool)
 	}
-	sys := startSystem(t, app.Config{})
+	// The metrics of a demo just started: a Telemetry of its own.
+	tel, err := app.NewTelemetry(app.TelemetryConfig{})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	sys := startSystem(t, app.Config{Telemetry: tel})
 	gw, err := url.Parse(sys.GatewayURL())
 	require.NoError(t, err)
 	admin, err := url.Parse(sys.AdminURL())

@@ -71,7 +71,8 @@ type Config struct {
 	Lane string
 	// Telemetry is where metrics and spans go: every graylane metric and
 	// productpage's request_result, served at the admin page's /metrics.
-	// nil: a Telemetry of the System's own, without tracing.
+	// nil: the process's default Telemetry (DefaultTelemetry), without
+	// tracing.
 	Telemetry *Telemetry
 	// AdminHosts are the host names, besides loopback names and the
 	// address it listens on, that the admin page answers to (a defence
@@ -96,7 +97,6 @@ type System struct {
 	prop    *propagation.Propagator // for clients: writes the context's tag
 	tel     *Telemetry
 	laneMap laneMapper
-	ownTel  bool // the System made tel, and shuts it down
 
 	detailsClient *http.Client
 	reviewsConn   *grpc.ClientConn
@@ -160,11 +160,11 @@ func (s *System) start(ctx context.Context) error {
 	}
 	s.tel = s.cfg.Telemetry
 	if s.tel == nil {
-		tel, err := NewTelemetry(TelemetryConfig{})
+		tel, err := DefaultTelemetry()
 		if err != nil {
 			return err
 		}
-		s.tel, s.ownTel = tel, true
+		s.tel = tel
 	}
 	s.reg = s.cfg.Registry
 	if s.reg == nil {
@@ -465,11 +465,7 @@ func (s *System) Close(ctx context.Context) error {
 	if s.memReg != nil {
 		s.memReg.Close()
 	}
-	if s.ownTel {
-		if err := s.tel.Shutdown(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
+
 	for _, lis := range s.fixedLis {
 		lis.Close() // those of deployments started at 0 were never served
 	}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -49,7 +50,16 @@ type TelemetryConfig struct {
 	SyncSpans bool
 	// ServiceName is the resource's service.name (default "bookinfo").
 	ServiceName string
+	// Readers are more readers of the metrics, besides the Prometheus
+	// exporter and the lane map's.
+	Readers []sdkmetric.Reader
 }
+
+// DefaultTelemetry returns the Telemetry of the process, without tracing:
+// that of every System started with none. One MeterProvider per process,
+// as OpenTelemetry intends: graylane's gRPC balancer keeps its counters
+// per MeterProvider for the life of the process.
+var DefaultTelemetry = sync.OnceValues(func() (*Telemetry, error) { return NewTelemetry(TelemetryConfig{}) })
 
 // Telemetry is a process's OpenTelemetry providers.
 type Telemetry struct {
@@ -80,8 +90,12 @@ func NewTelemetry(c TelemetryConfig) (*Telemetry, error) {
 		return nil, err
 	}
 	t.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	t.mp = sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(exp), sdkmetric.WithReader(t.reader),
-		sdkmetric.WithCardinalityLimit(CardinalityLimit))
+	opts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithReader(exp), sdkmetric.WithReader(t.reader),
+		sdkmetric.WithCardinalityLimit(CardinalityLimit)}
+	for _, r := range c.Readers {
+		opts = append(opts, sdkmetric.WithReader(r))
+	}
+	t.mp = sdkmetric.NewMeterProvider(opts...)
 	t.metrics = promhttp.HandlerFor(laneLabels{t.prom}, promhttp.HandlerOpts{})
 	if c.SpanExporter != nil {
 		var proc sdktrace.SpanProcessor
