@@ -23,7 +23,7 @@ out=bench/out
 mkdir -p "$out"
 benchstat() { go run golang.org/x/perf/cmd/benchstat@latest "$@"; }
 
-pkgs="./tag ./propagation ./fallback ./httpmw ./grpcmw ./resolver ./ingress"
+pkgs="./tag ./propagation ./fallback ./httpmw ./grpcmw ./resolver ./routing ./ingress ./internal/e2e"
 if [ "${REPORT:-0}" = 0 ]; then
   echo "== benchmarks ($COUNT interleaved rounds)" >&2
   bin=$(mktemp -d)
@@ -115,6 +115,8 @@ the ecosystem's reference for per-request instrumentation.
 
 MID
   cat "$out/load.md"
+  echo
+  bash bench/footprint.sh
   cat <<TAIL
 
 ## Statistics (benchstat)

@@ -98,8 +98,15 @@
 // reasons must be known values and reasons may only be NoInstances and
 // Unavailable; the failover timeout must not be negative; service names must
 // not be empty; WithService and WithBase are not allowed inside WithService.
-// All problems found are reported at once, joined with errors.Join, one per
-// line, each naming the offending service, lane or field. ParseJSON also
+// A policy is bounded: a chain holds at most MaxChainLength lanes, at most
+// MaxLanes lanes have a chain (and at most MaxLanes a mode) at top level and
+// in each service, and at most MaxServices services have settings of their
+// own; validation takes time linear in the size of the configuration, since
+// the same JSON reaches every gRPC client through the service config.
+// Problems found are reported at once, joined with errors.Join, one per
+// line, each naming the offending service, lane or field; at most 20 are
+// listed, and the number of the others is given; names quoted in errors are
+// cut to 80 bytes. ParseJSON also
 // rejects unknown fields (naming them), values of the wrong JSON type,
 // unknown mode and reason names, bad durations, and anything but a single
 // JSON object.

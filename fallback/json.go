@@ -54,7 +54,7 @@ func ParseJSON(b []byte) (*Policy, error) {
 	if len(errs) > 0 {
 		// Report the fields that could not be read together with the
 		// problems of the rest of the configuration.
-		return nil, errors.Join(append(errs, err)...)
+		return nil, joinErrors(append(errs, err))
 	}
 	return p, err
 }
@@ -117,7 +117,7 @@ func (c *jsonConfig) options(service string) ([]Option, []error) {
 	fail := func(format string, args ...any) {
 		if service != "" {
 			format = "service %q: " + format
-			args = append([]any{service}, args...)
+			args = append([]any{clip(service)}, args...)
 		}
 		errs = append(errs, fmt.Errorf("fallback: "+format, args...))
 	}
@@ -135,7 +135,7 @@ func (c *jsonConfig) options(service string) ([]Option, []error) {
 		reasons := []Reason{}
 		for _, name := range c.Reasons {
 			if r, err := parseReason(name); err != nil {
-				fail("reasons: unknown reason %q; allowed are %q and %q", name, NoInstances.String(), Unavailable.String())
+				fail("reasons: unknown reason %q; allowed are %s", clip(name), fallbackReasonList())
 			} else {
 				reasons = append(reasons, r)
 			}
@@ -155,11 +155,11 @@ func (c *jsonConfig) options(service string) ([]Option, []error) {
 	for _, lane := range slices.Sorted(maps.Keys(c.Lanes)) {
 		l := c.Lanes[lane]
 		if l.Mode == nil {
-			fail("lanes: lane %q: field \"mode\" is required", lane)
+			fail("lanes: lane %q: field \"mode\" is required", clip(lane))
 			continue
 		}
 		if m, err := parseMode(*l.Mode); err != nil {
-			fail("lanes: lane %q: mode: %w", lane, err)
+			fail("lanes: lane %q: mode: %w", clip(lane), err)
 		} else {
 			opts = append(opts, WithLaneMode(lane, m))
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/graylane/graylane/tag"
@@ -49,7 +51,7 @@ func (s *settings) fail(format string, args ...any) {
 func (s *settings) errorf(format string, args ...any) error {
 	if s.inService {
 		format = "service %q: " + format
-		args = append([]any{s.service}, args...)
+		args = append([]any{clip(s.service)}, args...)
 	}
 	return fmt.Errorf("fallback: "+format, args...)
 }
@@ -213,13 +215,17 @@ func build(top *settings) (*Policy, error) {
 		errs = append(errs, fmt.Errorf("fallback: base lane: %w", err))
 	}
 	errs = top.check(top.base, errs)
-	for _, name := range slices.Sorted(maps.Keys(top.services)) {
-		svc := top.services[name]
-		errs = append(errs, svc.errs...)
-		errs = svc.check(top.base, errs)
+	if n := len(top.services); n > MaxServices {
+		errs = append(errs, fmt.Errorf("fallback: %d services configured, at most %d", n, MaxServices))
+	} else {
+		for _, name := range slices.Sorted(maps.Keys(top.services)) {
+			svc := top.services[name]
+			errs = append(errs, svc.errs...)
+			errs = svc.check(top.base, errs)
+		}
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, joinErrors(errs)
 	}
 
 	p := &Policy{cfg: *top}
@@ -248,22 +254,29 @@ func (s *settings) check(base string, errs []error) []error {
 	if s.reasonsSet {
 		for _, r := range s.reasons {
 			if !r.IsFallback() {
-				errs = append(errs, s.errorf("reason %s cannot allow fallback; allowed are %q and %q", r, NoInstances.String(), Unavailable.String()))
+				errs = append(errs, s.errorf("reason %s cannot allow fallback; allowed are %s", r, fallbackReasonList()))
 			}
 		}
 	}
 	if s.timeoutSet && s.timeout < 0 {
 		errs = append(errs, s.errorf("failover timeout %s is negative", s.timeout))
 	}
-	for _, lane := range slices.Sorted(maps.Keys(s.chains)) {
-		errs = s.checkChain(base, lane, s.chains[lane], errs)
+	if n := len(s.chains); n > MaxLanes {
+		errs = append(errs, s.errorf("%d lanes with a chain, at most %d", n, MaxLanes))
+	} else {
+		for _, lane := range slices.Sorted(maps.Keys(s.chains)) {
+			errs = s.checkChain(base, lane, s.chains[lane], errs)
+		}
+	}
+	if n := len(s.lanes); n > MaxLanes {
+		return append(errs, s.errorf("%d lanes with a mode, at most %d", n, MaxLanes))
 	}
 	for _, lane := range slices.Sorted(maps.Keys(s.lanes)) {
 		if _, err := tag.Parse(lane); err != nil {
-			errs = append(errs, s.errorf("mode of lane %q: %w", lane, err))
+			errs = append(errs, s.errorf("mode of lane %q: %w", clip(lane), err))
 		}
 		if m := s.lanes[lane]; !m.valid() {
-			errs = append(errs, s.errorf("mode of lane %q: unknown mode %s; allowed are %s", lane, m, quoteList(modeNames[:])))
+			errs = append(errs, s.errorf("mode of lane %q: unknown mode %s; allowed are %s", clip(lane), m, quoteList(modeNames[:])))
 		}
 	}
 	return errs
@@ -271,13 +284,16 @@ func (s *settings) check(base string, errs []error) []error {
 
 func (s *settings) checkChain(base, lane string, chain []string, errs []error) []error {
 	if _, err := tag.Parse(lane); err != nil {
-		return append(errs, s.errorf("chain of lane %q: %w", lane, err))
+		return append(errs, s.errorf("chain of lane %q: %w", clip(lane), err))
 	}
 	if lane == base {
 		return append(errs, s.errorf("chain of lane %q: the base lane has no fallback chain", lane))
 	}
 	if len(chain) == 0 {
 		return append(errs, s.errorf("chain of lane %q is empty; it must end with the base lane %q", lane, base))
+	}
+	if len(chain) > MaxChainLength {
+		return append(errs, s.errorf("chain of lane %q has %d lanes, at most %d", lane, len(chain), MaxChainLength))
 	}
 	n := len(errs)
 	for i, c := range chain {
@@ -286,15 +302,66 @@ func (s *settings) checkChain(base, lane string, chain []string, errs []error) [
 			continue
 		}
 		if c == lane {
-			errs = append(errs, s.errorf("chain of lane %q %q contains the lane itself", lane, chain))
-		} else if slices.Index(chain, c) < i {
-			errs = append(errs, s.errorf("chain of lane %q %q lists %q twice", lane, chain, c))
+			errs = append(errs, s.errorf("chain of lane %q %s contains the lane itself", lane, quoteChain(chain)))
+		} else if slices.Index(chain[:i], c) >= 0 { // at most MaxChainLength² steps
+			errs = append(errs, s.errorf("chain of lane %q %s lists %q twice", lane, quoteChain(chain), c))
 		}
 	}
 	if len(errs) == n && chain[len(chain)-1] != base {
-		errs = append(errs, s.errorf("chain of lane %q %q must end with the base lane %q", lane, chain, base))
+		errs = append(errs, s.errorf("chain of lane %q %s must end with the base lane %q", lane, quoteChain(chain), base))
 	}
 	return errs
+}
+
+// Limits on a policy. A policy reaches every gRPC client through the
+// service config, so its validation must stay cheap whatever it holds:
+// NewPolicy and ParseJSON refuse a policy over these limits, in time and
+// memory linear in its size.
+const (
+	// MaxChainLength bounds the lanes of one fallback chain.
+	MaxChainLength = 32
+	// MaxLanes bounds the lanes with a chain, and the lanes with a mode, at
+	// top level and in each service.
+	MaxLanes = 1024
+	// MaxServices bounds the services with settings of their own.
+	MaxServices = 1024
+	// maxErrors bounds the problems an error lists; the rest are counted.
+	maxErrors = 20
+	// maxQuoted bounds a name quoted in an error.
+	maxQuoted = 80
+)
+
+// joinErrors joins errs, listing at most maxErrors of them and the number
+// of the others.
+func joinErrors(errs []error) error {
+	errs = slices.DeleteFunc(errs, func(err error) bool { return err == nil })
+	if len(errs) > maxErrors {
+		more := len(errs) - maxErrors
+		errs = append(errs[:maxErrors:maxErrors], fmt.Errorf("fallback: %d more problems not shown", more))
+	}
+	return errors.Join(errs...)
+}
+
+// clip cuts s to maxQuoted bytes for an error message.
+func clip(s string) string {
+	if len(s) <= maxQuoted {
+		return s
+	}
+	return s[:maxQuoted] + "..."
+}
+
+// quoteChain renders a chain for an error message, each lane clipped.
+func quoteChain(chain []string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, c := range chain {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(strconv.Quote(clip(c)))
+	}
+	b.WriteByte(']')
+	return b.String()
 }
 
 // normReasons returns the reasons in a stable order, without duplicates,

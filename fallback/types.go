@@ -57,7 +57,7 @@ func parseMode(s string) (Mode, error) {
 			return Mode(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown mode %q; allowed are %s", s, quoteList(modeNames[:]))
+	return 0, fmt.Errorf("unknown mode %q; allowed are %s", clip(s), quoteList(modeNames[:]))
 }
 
 // Reason says why a lane did, or did not, serve a hop.
@@ -101,7 +101,24 @@ var FallbackReasons = []Reason{NoInstances, Unavailable}
 
 // IsFallback reports whether r is a reason for leaving the requested lane:
 // true for NoInstances and Unavailable, false otherwise.
-func (r Reason) IsFallback() bool { return r == NoInstances || r == Unavailable }
+func (r Reason) IsFallback() bool {
+	for _, f := range FallbackReasons {
+		if r == f {
+			return true
+		}
+	}
+	return false
+}
+
+// fallbackReasonList names the fallback reasons for error messages:
+// "noinstances" and "unavailable".
+func fallbackReasonList() string {
+	names := make([]string, len(FallbackReasons))
+	for i, r := range FallbackReasons {
+		names[i] = r.String()
+	}
+	return quoteList(names)
+}
 
 // MarshalText implements encoding.TextMarshaler. It fails for a value
 // outside the defined constants.
@@ -130,7 +147,7 @@ func parseReason(s string) (Reason, error) {
 			return Reason(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown reason %q; allowed are %s", s, quoteList(reasonNames[:]))
+	return 0, fmt.Errorf("unknown reason %q; allowed are %s", clip(s), quoteList(reasonNames[:]))
 }
 
 // State is what the caller knows about one lane of the service it is about

@@ -15,16 +15,19 @@ import (
 )
 
 // UnaryClientInterceptor returns an interceptor that writes the tag of each
-// call's context into its outgoing metadata.
+// call's context into its outgoing metadata. When the context holds a route
+// receipt and the channel is routed by graylane (or named by
+// WithReceiptTargets), it asks the server for its hops and adds them.
 func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
-	p := newConfig(opts).prop
+	c := newConfig(opts)
+	p := c.prop
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
 		rc := receipt.FromContext(ctx)
-		if rc == nil {
+		if rc == nil || !c.asksReceipt(cc) {
 			return invoker(outgoing(ctx, p), method, req, reply, cc, callOpts...)
 		}
 		var trailer metadata.MD
-		ctx = metadata.AppendToOutgoingContext(outgoing(ctx, p), receipt.Header, rc.Owner().Service)
+		ctx = metadata.AppendToOutgoingContext(outgoing(ctx, p), rc.Header(), rc.Owner().Service)
 		err := invoker(ctx, method, req, reply, cc, append(callOpts, grpc.Trailer(&trailer))...)
 		if !collect(rc, trailer) && err != nil {
 			t, _ := tag.FromContext(ctx)
@@ -37,13 +40,14 @@ func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
 // StreamClientInterceptor returns an interceptor that writes the tag of each
 // stream's context into its outgoing metadata.
 func StreamClientInterceptor(opts ...Option) grpc.StreamClientInterceptor {
-	p := newConfig(opts).prop
+	c := newConfig(opts)
+	p := c.prop
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, callOpts ...grpc.CallOption) (grpc.ClientStream, error) {
 		rc := receipt.FromContext(ctx)
-		if rc == nil {
+		if rc == nil || !c.asksReceipt(cc) {
 			return streamer(outgoing(ctx, p), desc, cc, method, callOpts...)
 		}
-		ctx = metadata.AppendToOutgoingContext(outgoing(ctx, p), receipt.Header, rc.Owner().Service)
+		ctx = metadata.AppendToOutgoingContext(outgoing(ctx, p), rc.Header(), rc.Owner().Service)
 		cs, err := streamer(ctx, desc, cc, method, callOpts...)
 		if err != nil {
 			return cs, err

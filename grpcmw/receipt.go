@@ -15,9 +15,13 @@ import (
 // WithRouteReceipt turns route receipts on in the server interceptors (see
 // package receipt): a call whose metadata asks for one gets this server's
 // hop, and those of the services it calls through graylane's clients, in
-// the trailer x-graylane-route; with self.Always, every call keeps a
-// Receipt the handler can read. The client interceptors need nothing: they
-// ask the next service whenever the call's context holds a Receipt.
+// the trailer x-graylane-route (self.Header names another); with
+// self.Always, every call keeps a Receipt the handler can read. The client
+// interceptors need nothing: they ask the next service, on the Receipt's
+// header, whenever the call's context holds a Receipt.
+//
+// The interceptors panic if self.Header is not a valid metadata key
+// (receipt.CheckHeader).
 func WithRouteReceipt(self receipt.Self) Option {
 	return optionFunc(func(c *config) { c.self = &self })
 }
@@ -28,7 +32,7 @@ func startReceipt(ctx context.Context, self *receipt.Self, t tag.Tag) (context.C
 	if self == nil {
 		return ctx, nil
 	}
-	asked := metadata.ValueFromIncomingContext(ctx, receipt.Header)
+	asked := metadata.ValueFromIncomingContext(ctx, self.HeaderName())
 	if len(asked) == 0 && !self.Always {
 		return ctx, nil
 	}
@@ -42,19 +46,19 @@ func startReceipt(ctx context.Context, self *receipt.Self, t tag.Tag) (context.C
 			reason = r.String()
 		}
 	}
-	rc := receipt.New(self.Hop(t.String(), reason, from), len(asked) > 0)
+	rc := self.Receipt(self.Hop(t.String(), reason, from), len(asked) > 0)
 	return receipt.NewContext(ctx, rc), rc
 }
 
 func receiptTrailer(rc *receipt.Receipt) metadata.MD {
-	return metadata.Pairs(receipt.Header, rc.String())
+	return metadata.Pairs(rc.Header(), rc.String())
 }
 
 // collect adds the hops a trailer reports, and says whether there were
 // any.
 func collect(rc *receipt.Receipt, md metadata.MD) bool {
 	found := false
-	for _, v := range md.Get(receipt.Header) {
+	for _, v := range md.Get(rc.Header()) {
 		hops, _ := receipt.Parse(v)
 		rc.Add(hops...)
 		found = found || len(hops) > 0

@@ -54,7 +54,8 @@ func TestReceiptTrailerIsBounded(t *testing.T) {
 
 	cc, err := grpc.NewClient(lis.Addr().String(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithChainUnaryInterceptor(grpcmw.UnaryClientInterceptor(grpcmw.WithPropagator(newProp(t)))))
+		grpc.WithChainUnaryInterceptor(grpcmw.UnaryClientInterceptor(grpcmw.WithPropagator(newProp(t)),
+			grpcmw.WithReceiptTargets(lis.Addr().String()))))
 	require.NoError(t, err)
 	defer cc.Close()
 	client := testgrpc.NewTestServiceClient(cc)
@@ -79,4 +80,33 @@ func TestReceiptTrailerIsBounded(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "|", resp.Hostname, "%v", forged)
 	}
+}
+
+// TestReceiptsNotAskedOfUnroutedTargets: a channel that graylane does not
+// route, and that WithReceiptTargets does not name, is neither asked for a
+// receipt nor believed when it sends one.
+func TestReceiptsNotAskedOfUnroutedTargets(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	asked := make(chan bool, 10)
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		asked <- len(metadata.ValueFromIncomingContext(ctx, receipt.Header)) > 0
+		return h(ctx, req)
+	}))
+	testgrpc.RegisterTestServiceServer(srv, receiptServer{}) // answers with forged hops
+	go srv.Serve(lis)
+	defer srv.Stop()
+	cc, err := grpc.NewClient(lis.Addr().String(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithChainUnaryInterceptor(grpcmw.UnaryClientInterceptor(grpcmw.WithPropagator(newProp(t)))),
+		grpc.WithChainStreamInterceptor(grpcmw.StreamClientInterceptor(grpcmw.WithPropagator(newProp(t)))))
+	require.NoError(t, err)
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), defaultTestTimeout)
+	defer cancel()
+	rc := receipt.New(receipt.Hop{Service: "front"}, true)
+	_, err = testgrpc.NewTestServiceClient(cc).UnaryCall(receipt.NewContext(ctx, rc), &testgrpc.SimpleRequest{})
+	require.NoError(t, err)
+	assert.False(t, <-asked, "the server was asked for a receipt")
+	assert.Len(t, rc.Hops(), 1, "hops from an unrouted server were believed: %v", rc.Hops())
 }

@@ -14,7 +14,7 @@ import (
 func Middleware(opts ...Option) func(http.Handler) http.Handler {
 	c := newConfig(opts)
 	return func(next http.Handler) http.Handler {
-		return &handler{next: next, prop: c.prop, self: c.self}
+		return &handler{next: next, prop: c.prop, self: c.self, receiptKey: c.receiptKey}
 	}
 }
 
@@ -25,9 +25,10 @@ func NewHandler(h http.Handler, opts ...Option) http.Handler {
 }
 
 type handler struct {
-	next http.Handler
-	prop *propagation.Propagator
-	self *receipt.Self
+	next       http.Handler
+	prop       *propagation.Propagator
+	self       *receipt.Self
+	receiptKey string // canonical
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

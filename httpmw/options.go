@@ -3,6 +3,7 @@ package httpmw
 import (
 	"fmt"
 	"net/http"
+	"net/textproto"
 
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/receipt"
@@ -21,6 +22,9 @@ type config struct {
 	router      *routing.Router
 	routeFilter func(*http.Request) bool
 	self        *receipt.Self
+	receiptKey  string // canonical receipt header of self
+	// Hosts asked for receipts on calls that are not routed.
+	receiptHosts map[string]bool
 }
 
 // WithPropagator sets the Propagator that reads and writes the tag. The
@@ -40,6 +44,14 @@ func newConfig(opts []Option) config {
 			panic(fmt.Sprintf("httpmw: %v", err))
 		}
 		c.prop = p
+	}
+	if c.self != nil {
+		if c.self.Header != "" {
+			if err := receipt.CheckHeader(c.self.Header); err != nil {
+				panic(fmt.Sprintf("httpmw: %v", err))
+			}
+		}
+		c.receiptKey = textproto.CanonicalMIMEHeaderKey(c.self.HeaderName())
 	}
 	return c
 }

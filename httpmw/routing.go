@@ -41,7 +41,10 @@ import (
 // instance in the fallback chain). A reverse proxy turns them into 503 (see
 // package ingress). If an instance refuses the connection, it is reported
 // to the router (which skips it for a while) and the request is sent once
-// more, to a new choice, when its body can be replayed.
+// more, to a new choice, when its body can be replayed; so is an
+// idempotent request (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) whose
+// connection closed before any response, as when the instance stops
+// gracefully while a kept-alive connection is being reused.
 func WithRouting(router *routing.Router) Option {
 	return optionFunc(func(c *config) { c.router = router })
 }
@@ -97,10 +100,19 @@ func (t *Transport) roundTripRouted(req *http.Request, service string, tg tag.Ta
 		if rc != nil {
 			collectReceipt(resp, rc)
 		}
-		if err == nil || attempt > 0 || !refused(err) {
+		if err == nil || attempt > 0 {
 			return resp, err
 		}
-		t.router.Failed(route.Instance)
+		switch {
+		case refused(err):
+			t.router.Failed(route.Instance)
+		case closedBeforeResponse(err) && idempotent(req.Method):
+			// The instance closed a kept-alive connection as the request
+			// went out on it (a graceful stop races with reuse): nothing
+			// was answered, so an idempotent request goes once more.
+		default:
+			return resp, err
+		}
 		if req.Body != nil && req.Body != http.NoBody {
 			if req.GetBody == nil {
 				return nil, err
@@ -152,6 +164,22 @@ func ipLiteral(host string) bool {
 		}
 	}
 	return true
+}
+
+// closedBeforeResponse reports whether err means the connection closed or
+// was reset before any response came.
+func closedBeforeResponse(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// idempotent reports whether a request with method may be sent twice
+// (RFC 9110, section 9.2.2).
+func idempotent(method string) bool {
+	switch method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
 }
 
 // refused reports whether err means the connection was never made, so the

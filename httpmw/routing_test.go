@@ -1,10 +1,12 @@
 package httpmw_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -394,6 +396,61 @@ func TestRouteFilter(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, want, <-hosts, path)
 	}
+}
+
+// TestRoutingRetriesClosedConnections: an instance that closes a
+// connection without answering (as one stopping gracefully may, while a
+// kept-alive connection is being reused) costs an idempotent request
+// nothing: it goes once more, to the next instance. A request that is not
+// idempotent is not sent twice.
+func TestRoutingRetriesClosedConnections(t *testing.T) {
+	f := newHTTPFleet(t, nil)
+	f.start("svc", "", "good", 0)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer lis.Close()
+	var hangups atomic.Int64
+	go func() {
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				bufio.NewReader(c).ReadString('\n') // the request line: the request was sent
+				hangups.Add(1)
+				c.Close()
+			}()
+		}
+	}()
+	_, err = f.reg.Register(context.Background(), registry.Instance{Service: "svc", Addr: lis.Addr().String(), Name: "hangup"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		insts := f.reg.Instances("svc")
+		return len(insts) == 2
+	}, defaultTestTimeout, time.Millisecond)
+
+	for range 10 {
+		body, _, err := f.get(context.Background(), "svc", "")
+		require.NoError(t, err)
+		assert.Equal(t, "good", body)
+	}
+	assert.Positive(t, hangups.Load(), "the closing instance was never tried")
+
+	before := hangups.Load()
+	var failed int
+	for range 10 {
+		req, _ := http.NewRequest(http.MethodPost, "http://svc/", strings.NewReader("x"))
+		req.GetBody = nil
+		resp, err := f.client.Do(req)
+		if err != nil {
+			failed++
+			continue
+		}
+		resp.Body.Close()
+	}
+	assert.Equal(t, int(hangups.Load()-before), failed, "a POST that met a hang-up was sent again")
+	assert.Positive(t, failed)
 }
 
 // TestRoutingSpanAttributes: a routed call records its decision on the

@@ -50,7 +50,7 @@ func TestReceiptFromDownstreamIsBounded(t *testing.T) {
 
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
-	out := &http.Client{Transport: httpmw.NewTransport(tr)}
+	out := &http.Client{Transport: httpmw.NewTransport(tr, httpmw.WithReceiptHosts(strings.TrimPrefix(down.URL, "http://")))}
 	front := httptest.NewServer(httpmw.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for range 10 {
 			req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, down.URL, nil)

@@ -2,6 +2,7 @@ package httpmw
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/receipt"
@@ -13,10 +14,11 @@ import (
 // context on the request before handing it to the base RoundTripper. It is
 // safe for concurrent use.
 type Transport struct {
-	base        http.RoundTripper
-	prop        *propagation.Propagator
-	router      *routing.Router
-	routeFilter func(*http.Request) bool
+	base         http.RoundTripper
+	prop         *propagation.Propagator
+	router       *routing.Router
+	routeFilter  func(*http.Request) bool
+	receiptHosts map[string]bool
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -28,12 +30,14 @@ func NewTransport(base http.RoundTripper, opts ...Option) *Transport {
 		base = http.DefaultTransport
 	}
 	c := newConfig(opts)
-	return &Transport{base: base, prop: c.prop, router: c.router, routeFilter: c.routeFilter}
+	return &Transport{base: base, prop: c.prop, router: c.router, routeFilter: c.routeFilter, receiptHosts: c.receiptHosts}
 }
 
 // RoundTrip implements http.RoundTripper. The caller's request is never
 // modified: if the context carries a tag that the request's headers do not
-// already carry, a copy with its own header map is sent.
+// already carry, a copy with its own header map is sent. When the context
+// holds a route receipt, the call asks for the next service's hops only
+// if it is routed (WithRouting) or goes to a host of WithReceiptHosts.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	tg, ok := tag.FromContext(ctx)
@@ -43,6 +47,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	rc := receipt.FromContext(ctx)
+	if rc != nil && !t.asksReceipt(req) {
+		rc = nil
+	}
 	if rc == nil && (!ok || t.prop.HeaderCarries(req.Header, tg)) {
 		return t.base.RoundTrip(req)
 	}
@@ -55,6 +62,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(r2)
 	collectReceipt(resp, rc)
 	return resp, err
+}
+
+// asksReceipt reports whether a call that is not routed may ask its host
+// for a route receipt: only a host of WithReceiptHosts.
+func (t *Transport) asksReceipt(req *http.Request) bool {
+	if len(t.receiptHosts) == 0 || req.URL == nil {
+		return false
+	}
+	return t.receiptHosts[strings.ToLower(req.URL.Host)]
 }
 
 // CloseIdleConnections closes the idle connections of the base

@@ -51,9 +51,13 @@
 // By default, every tag a client sends is removed before the rules run:
 // every place the Propagator reads a tag from (the tag header, the baggage
 // member, every dialect it reads or writes, and the same members of
-// OpenTelemetry baggage already in the context), and the route receipt
-// request header (x-graylane-route). So a client cannot pick a lane, nor
-// ask for route receipts, by sending headers.
+// OpenTelemetry baggage already in the context), read as loosely as any
+// server behind might read them (see propagation.Propagator.Strip), and the
+// route receipt request header (x-graylane-route, and the header named with
+// WithReceiptHeader). So a client cannot pick a lane, nor ask for route
+// receipts, by sending headers. Tokens of the Connection header that name
+// these headers are removed too, so that a proxy behind does not drop the
+// tag the gateway sets.
 //
 // A trusted client keeps its tag, and the rules are not evaluated for it. A
 // client is trusted when
@@ -126,7 +130,9 @@
 // Unknown fields, repeated fields, values of the wrong type, invalid lanes,
 // names, addresses, regular expressions and percentages, a sticky rule
 // without percent, an empty file, several YAML documents, anchors and
-// aliases, and files over 1 MiB are errors. Load, Parse and Compile return
+// aliases, files over 1 MiB, and regular expressions whose programs would be
+// too large (MaxRegexSize each, MaxRegexTotalSize together; a repeat such
+// as {1000} multiplies the size of what it repeats) are errors. Load, Parse and Compile return
 // them; Watch returns them for the first load and, for later changes, keeps
 // the rules in force and reports the error (see Watcher).
 //

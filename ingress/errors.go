@@ -56,6 +56,8 @@ type errorList struct {
 	pos  map[string]int // field path -> line
 	errs []*FieldError
 	skip []string // paths already reported: problems of related paths are consequences
+	// Size of the regular expressions compiled so far (see MaxRegexSize).
+	regexSize int
 }
 
 func (l *errorList) add(line int, path, format string, args ...any) {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -36,7 +37,7 @@ type Source interface {
 //  3. Every place the Propagator reads a tag from is stripped from the
 //     request (Propagator.Strip, and StripContext for OpenTelemetry baggage
 //     already in the context); from an untrusted client, the route receipt
-//     header too.
+//     headers too (the default one and that of WithReceiptHeader).
 //  4. Unless a tag was kept, the rules are evaluated on the stripped
 //     request: the first that matches assigns its lane, otherwise the
 //     default applies.
@@ -48,9 +49,14 @@ type Source interface {
 //     (DecisionFromContext), is counted on graylane.ingress.decisions, set
 //     as attributes on the active span when it is recording, and logged at
 //     debug level.
+//  6. Tokens of the Connection header that name a header the gateway
+//     decides (the tag header, baggage, the dialects, the receipt and
+//     fallback headers) are removed, so that a plain httputil.ReverseProxy
+//     behind forwards the tag instead of dropping it as hop-by-hop.
 //
 // Middleware modifies the headers of the inbound request it is given, which
-// the server owns. It panics if src is nil (or a nil *Rules).
+// the server owns; a request with a nil Header (built by hand) is given an
+// empty one. It panics if src is nil (or a nil *Rules).
 func Middleware(src Source, opts ...Option) func(http.Handler) http.Handler {
 	if src == nil {
 		panic("ingress: Middleware needs a Source (a *Rules or a *Watcher), got nil")
@@ -60,9 +66,13 @@ func Middleware(src Source, opts ...Option) func(http.Handler) http.Handler {
 	}
 	c := newConfig(opts)
 	g := &gateway{src: src, prop: c.prop, trustFunc: c.trustFunc, logger: c.logger}
+	g.receipts = []string{defaultReceiptKey}
 	if c.receipt != "" {
-		g.receipt = textproto.CanonicalMIMEHeaderKey(c.receipt)
+		if k := textproto.CanonicalMIMEHeaderKey(c.receipt); k != defaultReceiptKey {
+			g.receipts = append(g.receipts, k)
+		}
 	}
+	g.guarded = guardedHeaders(c.prop, g.receipts)
 	if ctr, err := c.meter.Meter(scopeName).Int64Counter(DecisionsMetric,
 		metric.WithDescription("Lane decisions of the gateway, one per request."),
 		metric.WithUnit("{request}")); err == nil {
@@ -77,7 +87,8 @@ type gateway struct {
 	src       Source
 	prop      *propagation.Propagator
 	trustFunc func(*http.Request) bool
-	receipt   string // canonical; "" for none
+	receipts  []string // canonical receipt headers: the default, and the configured one
+	guarded   []string // lower-case names a Connection header may not name
 	counter   metric.Int64Counter
 	logger    *slog.Logger
 }
@@ -94,6 +105,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // decide applies the trust boundary and the rules to r, rewrites its
 // headers, and returns the context to serve it with.
 func (g *gateway) decide(r *http.Request) context.Context {
+	if r.Header == nil {
+		// A request built by hand: the tag must be written somewhere for
+		// a proxy behind to forward it.
+		r.Header = http.Header{}
+	}
 	rs := g.src.Rules()
 	ctx := r.Context()
 	d := Decision{Rule: -1}
@@ -123,8 +139,10 @@ func (g *gateway) decide(r *http.Request) context.Context {
 			d.Stripped = StrippedInvalid
 		}
 	}
-	if !d.Trusted && g.receipt != "" {
-		deleteFolded(r.Header, g.receipt)
+	if !d.Trusted {
+		for _, k := range g.receipts {
+			deleteFolded(r.Header, k)
+		}
 	}
 	// Only graylane's routing clients say a hop was reached by fallback;
 	// from outside, it would only make a route receipt lie.
@@ -138,13 +156,26 @@ func (g *gateway) decide(r *http.Request) context.Context {
 	if !d.Tag.IsZero() {
 		g.prop.InjectHeader(r.Header, d.Tag)
 	}
+	if len(r.Header["Connection"]) > 0 {
+		guardConnection(r.Header, g.guarded)
+	}
 	g.record(ctx, rs, &d, r.RemoteAddr)
-	if d.Trusted && g.receipt != "" && len(r.Header[g.receipt]) > 0 {
+	if d.Trusted && g.asksReceipt(r.Header) {
 		// A caller that may ask for the route receipt sees the decision in
 		// the edge's hop.
 		ctx = receipt.WithNote(ctx, d.String())
 	}
 	return &decisionContext{Context: tag.NewContext(ctx, d.Tag), d: d}
+}
+
+// asksReceipt reports whether h asks for a route receipt.
+func (g *gateway) asksReceipt(h http.Header) bool {
+	for _, k := range g.receipts {
+		if len(h[k]) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // record counts, traces and logs a decision.
@@ -177,13 +208,116 @@ func (g *gateway) record(ctx context.Context, rs *Rules, d *Decision, remote str
 // tells a server that it was reached by fallback.
 var fallbackHeader = textproto.CanonicalMIMEHeaderKey(fallback.Header)
 
-// deleteFolded deletes the header canon, and every name that equals it
-// with '_' read as '-', in any case.
+var defaultReceiptKey = textproto.CanonicalMIMEHeaderKey(DefaultReceiptHeader)
+
+// deleteFolded deletes the header canon, and every name that equals it in
+// any case, with any byte other than a letter or digit read as '-'.
 func deleteFolded(h http.Header, canon string) {
 	delete(h, canon)
 	for name := range h {
-		if strings.IndexByte(name, '_') >= 0 && strings.EqualFold(strings.ReplaceAll(name, "_", "-"), canon) {
+		if len(name) == len(canon) && sameHeaderName(name, canon) {
 			delete(h, name)
 		}
 	}
+}
+
+// guardedHeaders returns, in lower case, the headers whose values the
+// gateway decides: every header p reads or writes a tag in, the baggage
+// header, the route receipt headers and the fallback header.
+func guardedHeaders(p *propagation.Propagator, receipts []string) []string {
+	names := []string{p.Header(), propagation.BaggageHeader, strings.ToLower(fallbackHeader)}
+	for _, k := range receipts {
+		names = append(names, strings.ToLower(k))
+	}
+	for _, ds := range [][]propagation.Dialect{p.Dialects(), p.WriteDialects()} {
+		for _, d := range ds {
+			if d.Header() != "" {
+				names = append(names, d.Header())
+			}
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// guardConnection removes from the Connection header of h the tokens that
+// name a guarded header. A proxy deletes the headers its request's
+// Connection header names (they are hop-by-hop), so a client could
+// otherwise make a plain httputil.ReverseProxy behind the gateway drop the
+// tag the gateway set. Other tokens (close, upgrade) are kept; a line left
+// without tokens is dropped, and the header with it when none is left.
+func guardConnection(h http.Header, guarded []string) {
+	lines := h["Connection"]
+	if !slices.ContainsFunc(lines, func(line string) bool { return namesGuarded(line, guarded) }) {
+		return
+	}
+	out := make([]string, 0, len(lines))
+	for _, line := range lines {
+		if !namesGuarded(line, guarded) {
+			out = append(out, line)
+			continue
+		}
+		var b strings.Builder
+		for tok := range strings.SplitSeq(line, ",") {
+			t := strings.TrimSpace(tok)
+			if t == "" || isGuarded(t, guarded) {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(t)
+		}
+		if b.Len() > 0 {
+			out = append(out, b.String())
+		}
+	}
+	if len(out) == 0 {
+		delete(h, "Connection")
+		return
+	}
+	h["Connection"] = out
+}
+
+// namesGuarded reports whether a Connection header line names a guarded
+// header.
+func namesGuarded(line string, guarded []string) bool {
+	for tok := range strings.SplitSeq(line, ",") {
+		if isGuarded(strings.TrimSpace(tok), guarded) {
+			return true
+		}
+	}
+	return false
+}
+
+func isGuarded(tok string, guarded []string) bool {
+	for _, g := range guarded {
+		if sameHeaderName(tok, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameHeaderName reports whether name is the header want in any case, with
+// every byte other than a letter or a digit read as '-', as
+// servers that fold '-' and '_' (and more) together would read it.
+func sameHeaderName(name, want string) bool {
+	if len(name) != len(want) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c, w := name[i], want[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= w && w <= 'Z' {
+			w += 'a' - 'A'
+		}
+		if c == w || w == '-' && !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+			continue
+		}
+		return false
+	}
+	return true
 }

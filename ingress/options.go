@@ -80,8 +80,11 @@ func WithTrustFunc(f func(r *http.Request) bool) Option {
 	return optionFunc(func(c *config) { c.trustFunc = f })
 }
 
-// WithReceiptHeader sets the route receipt request header that is stripped
-// from untrusted requests (default "x-graylane-route"); "" strips none.
+// WithReceiptHeader names the route receipt header of the services behind
+// the gateway, when they rename it (receipt.Self.Header). It is stripped
+// from untrusted requests, and so is the default one, "x-graylane-route",
+// always: a service that still answers it must not answer outsiders. ""
+// names no other header.
 func WithReceiptHeader(name string) Option {
 	return optionFunc(func(c *config) { c.receipt = name })
 }

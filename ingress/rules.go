@@ -91,7 +91,8 @@ func (rs *Rules) Digest() string { return rs.digest }
 // matches assigns its lane (Outcome OutcomeRule), otherwise the default
 // applies (OutcomeDefault). It neither reads nor strips client tags; the
 // middleware does that first. Evaluate does not allocate unless a query
-// parameter name or value is percent-encoded.
+// parameter name or value is percent-encoded. A nil r.Header or r.URL is
+// read as empty.
 func (rs *Rules) Evaluate(r *http.Request) Decision {
 	d := Decision{Rule: -1}
 	rs.evaluate(r, &d)
@@ -458,7 +459,7 @@ func compileConds(m map[string]Condition, path string, l *errorList, canon func(
 		switch c.Op {
 		case OpExact, OpPrefix, OpPresent, OpAbsent:
 		case OpRegex:
-			re, err := compileRegex(c.Value)
+			re, err := compileRegex(c.Value, l)
 			if err != nil {
 				l.add(0, joinPath(p, "regex"), "%s", err)
 				continue
@@ -474,16 +475,72 @@ func compileConds(m map[string]Condition, path string, l *errorList, canon func(
 	return out
 }
 
-// compileRegex compiles re to match whole values.
-func compileRegex(re string) (*regexp.Regexp, error) {
-	if _, err := regexp.Compile(re); err != nil {
+// Limits on the regular expressions of a rule set. The size of an
+// expression is an upper bound of the instructions of its compiled program,
+// worked out from its syntax before it is compiled: a literal counts one per
+// character, a class or an operator one, and a repeat multiplies the size of
+// what it repeats by its count. A program costs a few hundred bytes per
+// instruction, so the limits keep a rule file's expressions within a few
+// tens of MiB, and their compilation within milliseconds.
+const (
+	// MaxRegexSize bounds the size of one expression.
+	MaxRegexSize = 10000
+	// MaxRegexTotalSize bounds the size of every expression of a rule
+	// set together.
+	MaxRegexTotalSize = 50000
+)
+
+// compileRegex compiles re to match whole values, counting its size
+// against the budget of l.
+func compileRegex(re string, l *errorList) (*regexp.Regexp, error) {
+	parsed, err := syntax.Parse(re, syntax.Perl)
+	if err != nil {
 		var se *syntax.Error
 		if errors.As(err, &se) {
 			return nil, fmt.Errorf("%s: `%s`", se.Code, se.Expr)
 		}
 		return nil, err
 	}
+	size := regexSize(parsed, MaxRegexSize+1)
+	if size > MaxRegexSize {
+		return nil, fmt.Errorf("expression too large: over %d instructions, at most %d per expression (a repeat such as {1000} multiplies the size of what it repeats)", MaxRegexSize, MaxRegexSize)
+	}
+	if l.regexSize+size > MaxRegexTotalSize {
+		return nil, fmt.Errorf("expressions too large in total: over %d instructions in the rule set, at most %d", MaxRegexTotalSize, MaxRegexTotalSize)
+	}
+	l.regexSize += size
 	return regexp.Compile(`^(?:` + re + `)$`)
+}
+
+// regexSize returns an upper bound of the instructions of re's program, or
+// a number over limit as soon as it exceeds limit.
+func regexSize(re *syntax.Regexp, limit int) int {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return len(re.Rune)
+	case syntax.OpCapture, syntax.OpStar, syntax.OpPlus, syntax.OpQuest:
+		return 2 + regexSize(re.Sub[0], limit)
+	case syntax.OpRepeat:
+		n := re.Max
+		if n < 0 {
+			n = re.Min + 1
+		}
+		sub := regexSize(re.Sub[0], limit) + 1
+		if n > 0 && sub > limit/n {
+			return limit + 1
+		}
+		return n*sub + 1
+	case syntax.OpConcat, syntax.OpAlternate:
+		total := 1
+		for _, sub := range re.Sub {
+			total += regexSize(sub, limit) + 1
+			if total > limit {
+				return limit + 1
+			}
+		}
+		return total
+	}
+	return 1 // classes, any character, empty-width assertions, no match
 }
 
 // trimOWS trims spaces and tabs at both ends of s.

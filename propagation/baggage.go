@@ -2,6 +2,8 @@ package propagation
 
 import (
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // scanResult is the outcome of looking for one member in a baggage header.
@@ -76,22 +78,78 @@ func memberValue(m, key string) (string, bool) {
 	return trimOWS(m), true
 }
 
-func isOWS(c byte) bool { return c == ' ' || c == '\t' }
+// The reader trims around keys and values what strings.TrimSpace trims, as
+// OpenTelemetry's baggage parser does: the W3C optional white space (space
+// and tab) and every other Unicode white space. Reading the same member as
+// OpenTelemetry means a service reads the same tag whether or not otelhttp
+// has already parsed the baggage into the context.
 
+// trimOWSLeft trims leading white space (see above) off s.
 func trimOWSLeft(s string) string {
-	for len(s) > 0 && isOWS(s[0]) {
-		s = s[1:]
+	if len(s) > 0 && ' ' < s[0] && s[0] < utf8.RuneSelf {
+		return s // the common case, inlined: no white space
+	}
+	return trimSpaceLeft(s)
+}
+
+func trimSpaceLeft(s string) string {
+	for len(s) > 0 {
+		c := s[0]
+		if c == ' ' || c == '\t' {
+			s = s[1:]
+			continue
+		}
+		if c < utf8.RuneSelf {
+			if asciiSpace[c] {
+				s = s[1:]
+				continue
+			}
+			return s
+		}
+		r, n := utf8.DecodeRuneInString(s)
+		if !unicode.IsSpace(r) {
+			return s
+		}
+		s = s[n:]
 	}
 	return s
 }
 
-func trimOWS(s string) string {
-	s = trimOWSLeft(s)
-	for len(s) > 0 && isOWS(s[len(s)-1]) {
-		s = s[:len(s)-1]
+// trimOWSRight trims trailing white space (see above) off s.
+func trimOWSRight(s string) string {
+	if n := len(s); n > 0 && ' ' < s[n-1] && s[n-1] < utf8.RuneSelf {
+		return s // the common case, inlined: no white space
+	}
+	return trimSpaceRight(s)
+}
+
+func trimSpaceRight(s string) string {
+	for len(s) > 0 {
+		c := s[len(s)-1]
+		if c == ' ' || c == '\t' {
+			s = s[:len(s)-1]
+			continue
+		}
+		if c < utf8.RuneSelf {
+			if asciiSpace[c] {
+				s = s[:len(s)-1]
+				continue
+			}
+			return s
+		}
+		r, n := utf8.DecodeLastRuneInString(s)
+		if !unicode.IsSpace(r) {
+			return s
+		}
+		s = s[:len(s)-n]
 	}
 	return s
 }
+
+func trimOWS(s string) string { return trimOWSRight(trimOWSLeft(s)) }
+
+// asciiSpace holds the ASCII bytes unicode.IsSpace reports.
+var asciiSpace = [utf8.RuneSelf]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
 
 // unescape percent-decodes a baggage value. It allocates only when s holds
 // an escape, and reports false for a broken escape.

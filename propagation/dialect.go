@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/textproto"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	otelprop "go.opentelemetry.io/otel/propagation"
 
 	"github.com/graylane/graylane/tag"
 )
@@ -27,10 +27,11 @@ import (
 // BaggageDialect or KitexDialect. The zero Dialect is not usable: New
 // rejects it. Dialects are small comparable values.
 type Dialect struct {
-	name   string
-	header string // lower-case header and metadata key; "" for none
-	member string // baggage list-member key; "" for none
-	form   dialectForm
+	name    string
+	header  string // lower-case header and metadata key; "" for none
+	member  string // baggage list-member key; "" for none
+	form    dialectForm
+	polaris *polarisLanes // formPolaris: the mapping of PolarisDialect; nil for the default
 }
 
 // dialectForm says how a dialect's value maps to a tag.
@@ -38,7 +39,7 @@ type dialectForm uint8
 
 const (
 	formPlain   dialectForm = iota // the value is the tag
-	formPolaris                    // "group/lane" or "lane"; written as "lane"
+	formPolaris                    // "group/rule" or "lane", see DialectPolaris
 )
 
 // The presets. Each reads and writes the tag as the named system does; the
@@ -53,9 +54,13 @@ var (
 	// DialectMSE is Alibaba Cloud MSE's tag-routing header, "x-mse-tag".
 	DialectMSE = Dialect{name: "mse", header: "x-mse-tag"}
 	// DialectPolaris is Polaris' lane stain header, "service-lane". Polaris
-	// writes either the lane's label value ("gray") or "group/rule"; graylane
-	// reads the part after the slash of the second form as the lane (so name
-	// Polaris lane rules after their lanes) and always writes the first form.
+	// stains a request with "group/rule", the lane group and the name of the
+	// lane rule, such as "gray/rule1" in its own example, where the instances
+	// of the lane carry the label lane=gray: graylane reads such a value as
+	// the lane of the group ("gray"). A value without a slash is the lane
+	// itself. It writes the lane name ("gray"). When the lanes of a Polaris
+	// group are not named after the group, map each "group/rule" to its lane
+	// with PolarisDialect.
 	DialectPolaris = Dialect{name: "polaris", header: "service-lane", form: formPolaris}
 	// DialectSignadot is Signadot's routing key, the W3C baggage member
 	// "sd-routing-key".
@@ -67,6 +72,54 @@ var (
 	// the dialect of another key.
 	DialectKitex = Dialect{name: "kitex", header: "rpc-persist-traffic-tag"}
 )
+
+// polarisLanes maps Polaris stain values to lanes, and back.
+type polarisLanes struct {
+	lanes map[string]string // "group/rule" -> lane
+	stain map[string]string // lane -> the "group/rule" written for it
+}
+
+// PolarisDialect returns the Polaris dialect ("service-lane", named
+// "polaris") with a mapping from Polaris stain values, "group/rule", to
+// graylane lanes, for lane rules whose instances are not labelled with the
+// group's name: PolarisDialect(map[string]string{"gray/rule1": "canary"})
+// reads "gray/rule1" as the lane "canary", and writes the lane "canary" as
+// "gray/rule1" (when several values map to one lane, the first in sorted
+// order is written). Values not in the mapping are read and written as
+// DialectPolaris reads and writes them. Every key must be "group/rule",
+// both parts non-empty and without another slash, and every lane a valid
+// tag.
+func PolarisDialect(lanes map[string]string) (Dialect, error) {
+	m := &polarisLanes{lanes: make(map[string]string, len(lanes)), stain: make(map[string]string, len(lanes))}
+	keys := make([]string, 0, len(lanes))
+	for k := range lanes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var errs []error
+	for _, k := range keys {
+		lane := lanes[k]
+		group, rule, ok := strings.Cut(k, "/")
+		if !ok || group == "" || rule == "" || strings.IndexByte(rule, '/') >= 0 {
+			errs = append(errs, fmt.Errorf("%q: a Polaris stain value is \"group/rule\"", k))
+			continue
+		}
+		if !tag.Valid(lane) {
+			errs = append(errs, fmt.Errorf("%q: lane %q is not a valid tag", k, lane))
+			continue
+		}
+		m.lanes[k] = lane
+		if _, ok := m.stain[lane]; !ok {
+			m.stain[lane] = k
+		}
+	}
+	if len(errs) > 0 {
+		return Dialect{}, fmt.Errorf("propagation: polaris dialect: %w", errors.Join(errs...))
+	}
+	d := DialectPolaris
+	d.polaris = m
+	return d, nil
+}
 
 // kitexPersistPrefix is the prefix under which Kitex's metainfo library
 // carries persistent values in HTTP headers and gRPC metadata.
@@ -313,6 +366,14 @@ func (p *Propagator) setDialects(read, write []Dialect) {
 		}
 	}
 
+	for _, name := range append([]string{BaggageHeader}, p.mdKeys.strip...) {
+		if len(name) < 64 {
+			p.foldLens |= 1 << len(name)
+		} else {
+			p.foldLong = true
+		}
+	}
+
 	// What Inject writes.
 	for i := range p.writeDialects {
 		d := &p.writeDialects[i]
@@ -356,22 +417,38 @@ func (p *Propagator) fromDialects(ctx context.Context, values valuesFunc, k *car
 func (p *Propagator) fromDialectHeader(ctx context.Context, d *dialectState, vals []string) tag.Tag {
 	var lane func(string) string
 	if d.form == formPolaris {
-		lane = polarisLane
+		lane = d.polaris.lane
 	}
 	return pickTag(vals, lane, func(r rejectReason, v string) { p.stats.rejectDialect(ctx, d, r, v) })
 }
 
-// polarisLane returns the lane of a Polaris stain label: "lane" as it is,
-// "group/lane" as "lane". Anything else yields "", an invalid tag.
-func polarisLane(v string) string {
-	group, lane, ok := strings.Cut(v, "/")
+// lane returns the lane of a Polaris stain value: the mapped lane of a
+// value in m, the group of "group/rule", or a value without a slash as it
+// is. Anything else yields "", an invalid tag.
+func (m *polarisLanes) lane(v string) string {
+	if m != nil {
+		if lane, ok := m.lanes[v]; ok {
+			return lane
+		}
+	}
+	group, rule, ok := strings.Cut(v, "/")
 	if !ok {
 		return v
 	}
-	if group == "" || strings.IndexByte(lane, '/') >= 0 {
+	if group == "" || rule == "" || strings.IndexByte(rule, '/') >= 0 {
 		return ""
 	}
-	return lane
+	return group
+}
+
+// value returns what d writes for t.
+func (d *dialectState) value(t tag.Tag) string {
+	if d.polaris != nil {
+		if v, ok := d.polaris.stain[t.String()]; ok {
+			return v
+		}
+	}
+	return t.String()
 }
 
 // fromDialectMember picks the tag out of a dialect's baggage member, with
@@ -385,9 +462,9 @@ func (p *Propagator) injectDialects(m map[string][]string, t tag.Tag, k *carrier
 	for i := range p.writeDialects {
 		d := &p.writeDialects[i]
 		if d.header != "" {
-			key := d.key(k)
-			if cur := m[key]; len(cur) != 1 || cur[0] != t.String() {
-				m[key] = []string{t.String()}
+			key, v := d.key(k), d.value(t)
+			if cur := m[key]; len(cur) != 1 || cur[0] != v {
+				m[key] = []string{v}
 			}
 			continue
 		}
@@ -407,7 +484,7 @@ func (p *Propagator) dialectsCarry(values valuesFunc, t tag.Tag, k *carrierKeys)
 	for i := range p.writeDialects {
 		d := &p.writeDialects[i]
 		if d.header != "" {
-			if cur := values(d.key(k)); len(cur) != 1 || cur[0] != t.String() {
+			if cur := values(d.key(k)); len(cur) != 1 || cur[0] != d.value(t) {
 				return false
 			}
 			continue
@@ -419,19 +496,19 @@ func (p *Propagator) dialectsCarry(values valuesFunc, t tag.Tag, k *carrierKeys)
 	return true
 }
 
-// injectCarrierDialects is injectDialects for an OpenTelemetry carrier.
-func (p *Propagator) injectCarrierDialects(carrier otelprop.TextMapCarrier, t tag.Tag) {
+// injectCarrierDialects is injectDialects for a carrier that reads with
+// values and writes with set (see injectCarrier).
+func (p *Propagator) injectCarrierDialects(values valuesFunc, set func(key, value string), t tag.Tag) {
 	for i := range p.writeDialects {
 		d := &p.writeDialects[i]
 		if d.header != "" {
-			if carrier.Get(d.header) != t.String() {
-				carrier.Set(d.header, t.String())
+			if v, cur := d.value(t), values(d.header); len(cur) != 1 || cur[0] != v {
+				set(d.header, v)
 			}
 			continue
 		}
-		cur := carrierValues(carrier)(BaggageHeader)
-		if out, changed, _ := setMember(cur, d.member, t.String()); changed {
-			carrier.Set(BaggageHeader, strings.Join(out, ","))
+		if out, changed, _ := setMember(values(BaggageHeader), d.member, t.String()); changed {
+			set(BaggageHeader, strings.Join(out, ","))
 		}
 	}
 }

@@ -51,7 +51,7 @@ func FuzzDialectRead(f *testing.F) {
 		}
 		switch {
 		case d == propagation.DialectPolaris:
-			if v != got.String() && !strings.HasSuffix(v, "/"+got.String()) {
+			if v != got.String() && !strings.HasPrefix(v, got.String()+"/") {
 				t.Fatalf("polaris: %q read as %q", v, got)
 			}
 		case d.Header() != "":
@@ -84,7 +84,8 @@ func FuzzDialectRead(f *testing.F) {
 }
 
 // FuzzStrip checks that stripping the baggage header removes every tag
-// member, wherever it is, and keeps every other non-empty member, in order.
+// member, wherever it is and however loosely keyed (see looselyKeyed), and
+// keeps every other non-empty member, in order.
 func FuzzStrip(f *testing.F) {
 	for _, s := range baggageSeeds {
 		f.Add(s)
@@ -101,7 +102,7 @@ func FuzzStrip(f *testing.F) {
 		out := strings.Join(h["Baggage"], ",")
 		var want, got []string
 		for m := range strings.SplitSeq(s, ",") {
-			if strings.Trim(m, " \t") != "" && !isTagMember(m, keys) {
+			if strings.TrimSpace(m) != "" && !looselyKeyed(m, keys) {
 				want = append(want, m)
 			}
 		}
@@ -118,20 +119,9 @@ func FuzzStrip(f *testing.F) {
 			t.Fatalf("%q changed to %q but Strip reported nothing removed", s, out)
 		}
 		for m := range strings.SplitSeq(out, ",") {
-			if isTagMember(m, keys) {
+			if looselyKeyed(m, keys) {
 				t.Fatalf("%q: member %q left in %q", s, m, out)
 			}
 		}
 	})
-}
-
-// isTagMember reports whether m is a list-member with one of keys: OWS key
-// OWS "=".
-func isTagMember(m string, keys []string) bool {
-	k, _, ok := strings.Cut(m, "=")
-	if !ok {
-		return false
-	}
-	k = strings.Trim(k, " \t")
-	return slices.Contains(keys, k)
 }

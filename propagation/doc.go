@@ -42,11 +42,12 @@
 //	DialectASM        header x-asm-prefer-tag         Alibaba Cloud Service Mesh
 //	DialectOpenSergo  header x-opensergo-traffic      OpenSergo traffic lanes
 //	DialectMSE        header x-mse-tag                Alibaba Cloud MSE
-//	DialectPolaris    header service-lane             Polaris lanes ("lane" or "group/lane")
+//	DialectPolaris    header service-lane             Polaris lanes ("group/rule" read as the group, or "lane")
 //	DialectSignadot   baggage member sd-routing-key   Signadot
 //	DialectKitex      header rpc-persist-traffic-tag  CloudWeGo Kitex persistent metainfo TRAFFIC_TAG
 //
-// HeaderDialect, BaggageDialect and KitexDialect build others. A dialect's
+// HeaderDialect, BaggageDialect and KitexDialect build others; PolarisDialect
+// maps Polaris's "group/rule" values to lanes of other names. A dialect's
 // value is the lane name and follows the rules below; its rejections are
 // counted with graylane.source set to the dialect's name. With no dialect
 // configured, reading and writing cost exactly what they did without them.
@@ -55,7 +56,10 @@
 //
 // Strip, StripMetadata and StripContext remove every place a Propagator
 // reads a tag from or writes one to (the tag header, the baggage member,
-// every dialect), keeping other baggage members. The edge (package ingress)
+// every dialect), keeping other baggage members. They match loosely, so
+// that no reader downstream finds a tag they missed: header names in any
+// case and punctuation, baggage keys trimmed of any Unicode white space or
+// control character, percent-decoded, in any case (see Strip). The edge (package ingress)
 // uses them so that a tag sent by an untrusted client does not reach the
 // services behind it.
 //
@@ -78,6 +82,10 @@
 //     reason "oversize", as OpenTelemetry's own baggage propagator does;
 //   - only the first 64 list-members of the baggage are looked at (W3C
 //     limit); a tag member after them is not seen;
+//   - keys and values are trimmed of white space as OpenTelemetry's parser
+//     trims them (strings.TrimSpace: space, tab and every other Unicode
+//     white space), so that a service reads the same member whether or not
+//     otelhttp parsed the baggage first; keys are case-sensitive;
 //   - baggage values are percent-decoded; a broken escape ("%g1", "%4")
 //     makes the member invalid; decoded bytes outside the tag alphabet
 //     (including any non-ASCII or non-UTF-8 byte) make the tag invalid.

@@ -106,21 +106,22 @@ func tagMembers(s string) []string {
 	var out []string
 	for m := range strings.SplitSeq(s, ",") {
 		k, v, ok := strings.Cut(m, "=")
-		if ok && strings.Trim(k, " \t") == "traffic-tag" {
+		if ok && strings.TrimSpace(k) == "traffic-tag" {
 			v, _, _ = strings.Cut(v, ";")
-			out = append(out, strings.Trim(v, " \t"))
+			out = append(out, strings.TrimSpace(v))
 		}
 	}
 	return out
 }
 
-// others lists the non-empty members whose key is not the tag key, trimmed.
+// others lists the non-empty members whose key is not the tag key. Keys
+// and emptiness are judged as the reader does, trimming Unicode white space.
 func others(s string) []string {
 	var out []string
 	for m := range strings.SplitSeq(s, ",") {
 		k, _, _ := strings.Cut(m, "=")
-		k = strings.Trim(k, " \t")
-		if strings.Trim(m, " \t") == "" || (k == "traffic-tag" && strings.Contains(m, "=")) {
+		k = strings.TrimSpace(k)
+		if strings.TrimSpace(m) == "" || (k == "traffic-tag" && strings.Contains(m, "=")) {
 			continue
 		}
 		out = append(out, m)

@@ -10,19 +10,19 @@ import (
 // set to t (any earlier values are replaced), with baggage injection on the
 // baggage member is added or replaced (see the package documentation), and
 // every dialect of WithWriteDialects is written too. The zero Tag writes
-// nothing.
+// nothing, and neither does a nil h, which has nowhere to write.
 func (p *Propagator) InjectHeader(h http.Header, t tag.Tag) {
 	p.inject(map[string][]string(h), t, &p.httpKeys)
 }
 
 // InjectMetadata is InjectHeader for carriers with lower-case keys, such as
-// gRPC metadata (metadata.MD).
+// gRPC metadata (metadata.MD). A nil md is left alone.
 func (p *Propagator) InjectMetadata(md map[string][]string, t tag.Tag) {
 	p.inject(md, t, &p.mdKeys)
 }
 
 func (p *Propagator) inject(m map[string][]string, t tag.Tag, k *carrierKeys) {
-	if t.IsZero() {
+	if t.IsZero() || m == nil {
 		return
 	}
 	if cur := m[k.header]; len(cur) != 1 || cur[0] != t.String() {

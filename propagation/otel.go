@@ -41,19 +41,25 @@ func (p *Propagator) Inject(ctx context.Context, carrier otelprop.TextMapCarrier
 	if !ok {
 		return
 	}
-	if carrier.Get(p.header) != t.String() {
-		carrier.Set(p.header, t.String())
+	p.injectCarrier(carrierValues(carrier), carrier.Set, t)
+}
+
+// injectCarrier writes t through a carrier that reads with values and
+// writes with set, one value per key (several baggage lines are joined with
+// commas): the tag header, every write dialect and, with baggage injection
+// on, the baggage member. It writes a key only when its value changes.
+func (p *Propagator) injectCarrier(values valuesFunc, set func(key, value string), t tag.Tag) {
+	if cur := values(p.header); len(cur) != 1 || cur[0] != t.String() {
+		set(p.header, t.String())
 	}
 	if p.writeDialects != nil {
-		p.injectCarrierDialects(carrier, t)
+		p.injectCarrierDialects(values, set, t)
 	}
 	if !p.injectBag {
 		return
 	}
-	cur := carrierValues(carrier)(BaggageHeader)
-	out, changed, _ := setMember(cur, p.member, t.String())
-	if changed {
-		carrier.Set(BaggageHeader, strings.Join(out, ","))
+	if out, changed, _ := setMember(values(BaggageHeader), p.member, t.String()); changed {
+		set(BaggageHeader, strings.Join(out, ","))
 	}
 }
 

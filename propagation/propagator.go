@@ -74,6 +74,10 @@ type Propagator struct {
 	dialects, writeDialects []dialectState
 	// Baggage members Strip removes.
 	stripMembers []string
+	// The lengths of the header names Strip looks for in other spellings:
+	// bit n for a length n under 64, foldLong for any longer one.
+	foldLens uint64
+	foldLong bool
 }
 
 type config struct {

@@ -13,6 +13,13 @@
 // untrusted clients (package ingress does), since the answer reveals
 // instance names.
 //
+// Self.Header renames the header for a fleet: the server answers on it,
+// and the Receipt it keeps carries the name to graylane's clients, which
+// ask the next services on it. The edge must then be told the name too
+// (ingress.WithReceiptHeader). graylane's HTTP client asks only the
+// instances it routes to (and hosts allowed with httpmw.WithReceiptHosts),
+// so that no third party is told receipts are on, or adds hops.
+//
 // # Format
 //
 // A header value is a comma-separated list of hops; a hop is a
@@ -78,6 +85,51 @@ type Self struct {
 	// the handler can show the route (receipt.FromContext); it is still
 	// sent back only to callers that asked for it.
 	Always bool
+	// Header names the request header (and gRPC metadata key) that asks
+	// for a receipt and the response header (gRPC trailer) that carries
+	// it; "" is Header, "x-graylane-route". Every service of a fleet, and
+	// the edge (ingress.WithReceiptHeader), must use the same name: the
+	// server answers on it, and graylane's clients ask the next services
+	// with the name of the Receipt in the request's context. It must be a
+	// valid gRPC metadata key (see CheckHeader).
+	Header string
+}
+
+// HeaderName returns the receipt header of s, in lower case: s.Header, or
+// Header when it is empty.
+func (s Self) HeaderName() string {
+	if s.Header == "" {
+		return Header
+	}
+	return strings.ToLower(s.Header)
+}
+
+// Receipt returns a Receipt whose first hop is first, on the header of s
+// (see New).
+func (s Self) Receipt(first Hop, expose bool) *Receipt {
+	r := New(first, expose)
+	r.header = s.HeaderName()
+	return r
+}
+
+// CheckHeader reports whether name can be a receipt header: a valid HTTP
+// header name and gRPC metadata key (letters, digits, '-', '_' and '.'),
+// not starting with "grpc-" and not ending with "-bin".
+func CheckHeader(name string) error {
+	if name == "" {
+		return errors.New("receipt: empty header name")
+	}
+	lower := strings.ToLower(name)
+	if strings.HasPrefix(lower, "grpc-") || strings.HasSuffix(lower, "-bin") {
+		return fmt.Errorf("receipt: header %q: names starting with \"grpc-\" or ending with \"-bin\" are reserved by gRPC", name)
+	}
+	for i := 0; i < len(lower); i++ {
+		c := lower[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("receipt: header %q: byte %q at offset %d; allowed are letters, digits, '-', '_' and '.'", name, c, i)
+		}
+	}
+	return nil
 }
 
 // Hop returns the hop the server records for a request with tag t,
@@ -108,13 +160,20 @@ type Receipt struct {
 	mu     sync.Mutex
 	hops   []Hop
 	expose bool
+	header string // lower case
 }
 
-// New returns a Receipt whose first hop is first. expose says whether the
-// caller asked for it (and so may be answered with it).
+// New returns a Receipt whose first hop is first, on the header Header.
+// expose says whether the caller asked for it (and so may be answered with
+// it). Self.Receipt returns one on the server's header.
 func New(first Hop, expose bool) *Receipt {
-	return &Receipt{hops: []Hop{first}, expose: expose}
+	return &Receipt{hops: []Hop{first}, expose: expose, header: Header}
 }
+
+// Header returns, in lower case, the header on which the server answers
+// with r and on which graylane's clients ask the next services for their
+// hops.
+func (r *Receipt) Header() string { return r.header }
 
 // Owner returns the first hop: the server's own.
 func (r *Receipt) Owner() Hop {

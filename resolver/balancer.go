@@ -379,7 +379,7 @@ func (v *laneView) rotation() []balancer.Picker {
 // lane is in, keeping each lane's waiting window (failover timeout, or
 // wake timeout for a lane coming back from idle) up to date.
 func (b *tagBalancer) laneStatesLocked(now time.Time, failover time.Duration) map[string]*laneView {
-	views := map[string]*laneView{}
+	views := make(map[string]*laneView, len(b.lanes))
 	view := func(lane string) *laneView {
 		v := views[lane]
 		if v == nil {
@@ -394,7 +394,7 @@ func (b *tagBalancer) laneStatesLocked(now time.Time, failover time.Duration) ma
 		}
 		return v
 	}
-	connecting := map[string]bool{}
+	connecting := make(map[string]bool, len(b.lanes))
 	for _, cs := range b.childStates {
 		lane := b.laneOf(cs.Endpoint)
 		v := view(lane)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"google.golang.org/grpc/attributes"
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/balancer/endpointsharding"
@@ -220,4 +222,81 @@ type readyPickerStub struct{}
 
 func (readyPickerStub) Pick(balancer.PickInfo) (balancer.PickResult, error) {
 	return balancer.PickResult{}, nil
+}
+
+// BenchmarkRebuild measures what one instance flapping costs the balancer
+// of a service of 1,000 instances in 100 lanes: each op turns the
+// instance's child not ready, or ready again, and builds the picker
+// (stage=flap); beside it, the same rebuild with nothing changed
+// (stage=same), the least a rebuild costs. While it runs, metrics are
+// collected in a loop (collect=true), as a Prometheus scrape would: it
+// shares the CPU but no lock with the rebuild (TestCollectionDoesNotBlockDecisions
+// in internal/lanes holds a collection mid-way and builds counters
+// meanwhile). Bar: a rebuild under 1 ms.
+func BenchmarkRebuild(b *testing.B) {
+	for _, collect := range []bool{false, true} {
+		for _, stage := range []string{"same", "flap"} {
+			b.Run(fmt.Sprintf("instances=1000/lanes=100/stage=%s/collect=%v", stage, collect), func(b *testing.B) {
+				reader := sdkmetric.NewManualReader()
+				mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+				defer mp.Shutdown(context.Background())
+				tel := lanes.New(mp, nil)
+				defer tel.Close()
+				insts := instancesIn(1000, 100)
+				r := &grpcResolver{b: NewBuilder(registry.NewMemory())}
+				state := r.state(insts)
+				bal := &tagBalancer{
+					cc: &fakeCC{ready: make(chan struct{}, 1)}, service: "svc",
+					lanes: map[string]*laneInfo{}, parked: map[string]bool{}, tel: tel, cfg: &LBConfig{},
+				}
+				bal.policy = bal.cfg.policy()
+				bal.endpoints = state.Endpoints
+				for _, ep := range state.Endpoints {
+					bal.childStates = append(bal.childStates, endpointsharding.ChildState{
+						Endpoint: ep,
+						State:    balancer.State{ConnectivityState: connectivity.Ready, Picker: readyPickerStub{}},
+					})
+				}
+				bal.mu.Lock()
+				bal.publishLocked() // the counters exist before the measurement
+				bal.mu.Unlock()
+				stop := make(chan struct{})
+				var wg sync.WaitGroup
+				if collect {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						var rm metricdata.ResourceMetrics
+						for {
+							select {
+							case <-stop:
+								return
+							default:
+							}
+							if err := reader.Collect(context.Background(), &rm); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}()
+				}
+				flap := &bal.childStates[7]
+				b.ReportAllocs()
+				for b.Loop() {
+					if stage == "flap" {
+						if flap.State.ConnectivityState == connectivity.Ready {
+							flap.State.ConnectivityState = connectivity.TransientFailure
+						} else {
+							flap.State.ConnectivityState = connectivity.Ready
+						}
+					}
+					bal.mu.Lock()
+					bal.publishLocked()
+					bal.mu.Unlock()
+				}
+				close(stop)
+				wg.Wait()
+			})
+		}
+	}
 }

@@ -157,6 +157,18 @@ func (r *grpcResolver) run(ctx context.Context, w registry.Watcher) {
 	if d := r.b.cfg.dynamic; d != nil {
 		changed = d.Changed()
 	}
+	// retryLater arms the next attempt after a failed watch, backing off.
+	retryLater := func() {
+		retryC = time.After(backoff + rand.N(backoff/2))
+		backoff = min(2*backoff, maxRewatch)
+	}
+	// retryNow watches again; it arms the next attempt if it cannot.
+	retryNow := func() {
+		retryC = nil
+		if reading = r.rewatch(ctx, results); !reading {
+			retryLater()
+		}
+	}
 	for {
 		select {
 		case res := <-results:
@@ -167,9 +179,7 @@ func (r *grpcResolver) run(ctx context.Context, w registry.Watcher) {
 				}
 				r.cc.ReportError(fmt.Errorf("graylane resolver: service %q: %w", r.service, res.err))
 				r.b.cfg.logger.Debug("graylane resolver: watch failed, watching again", "service", r.service, "in", backoff, "error", res.err)
-				t := time.NewTimer(backoff + rand.N(backoff/2))
-				retryC = t.C
-				backoff = min(2*backoff, maxRewatch)
+				retryLater()
 				continue
 			}
 			insts, have = res.insts, true
@@ -179,25 +189,13 @@ func (r *grpcResolver) run(ctx context.Context, w registry.Watcher) {
 			if !have {
 				continue
 			}
-		case <-r.retry:
-			if reading {
-				continue
+		case <-r.retry: // ResolveNow: after a failure, try at once
+			if !reading {
+				retryNow()
 			}
-			retryC = nil
-			if !r.rewatch(ctx, results) {
-				continue
-			}
-			reading = true
 			continue
 		case <-retryC:
-			retryC = nil
-			if r.rewatch(ctx, results) {
-				reading = true
-			} else {
-				t := time.NewTimer(backoff + rand.N(backoff/2))
-				retryC = t.C
-				backoff = min(2*backoff, maxRewatch)
-			}
+			retryNow()
 			continue
 		case <-ctx.Done():
 			if reading {

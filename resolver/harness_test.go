@@ -183,7 +183,13 @@ func prop(t testing.TB) *propagation.Propagator {
 // dial returns a client of service that routes by lane.
 func (f *fleet) dial(service string, policy *fallback.Policy, opts ...resolver.Option) testgrpc.TestServiceClient {
 	f.t.Helper()
-	cc, err := grpc.NewClient("graylane:///"+service, append(resolver.DialOptions(f.reg, policy, opts...),
+	return f.dialFrom(f.reg, service, policy, opts...)
+}
+
+// dialFrom is dial over another view of the fleet's registry.
+func (f *fleet) dialFrom(reg registry.Registry, service string, policy *fallback.Policy, opts ...resolver.Option) testgrpc.TestServiceClient {
+	f.t.Helper()
+	cc, err := grpc.NewClient("graylane:///"+service, append(resolver.DialOptions(reg, policy, opts...),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithChainUnaryInterceptor(grpcmw.UnaryClientInterceptor(grpcmw.WithPropagator(prop(f.t)))),
 	)...)

@@ -10,6 +10,17 @@
 // the service's instances or the policy change: every decision a call can
 // meet is worked out then, so Route is a lookup and two atomic adds.
 //
+// # Explaining a decision
+//
+// Explain answers, without routing a call, what a Router and the gRPC
+// balancer would decide for a service and a tag over a set of instances:
+// the lane, the reason, the lanes asked on the way down the fallback
+// chain and their states, the instances that would serve, or the error a
+// call would meet. It runs the code the routing tables are built with, so
+// its answer cannot drift from theirs; the graylane command (module
+// cmd/graylane) prints it for operators. Lanes gives each lane's
+// instances and readiness, as routing sees them.
+//
 // # Telemetry
 //
 // Every decision counts in the OpenTelemetry counter DecisionMetric, with

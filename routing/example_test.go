@@ -41,3 +41,31 @@ func ExampleRouter() {
 	// untagged -> reviews-v1-0 (untagged)
 	// graylane: service "reviews", tag "v3": lane "v3" has no instances (noinstances) and strict mode forbids fallback
 }
+
+// Explain tells what routing would do for a tag, and why, without routing
+// a call: here the dev-alice lane has no instance, dev is draining, and
+// the call ends in prod.
+func ExampleExplain() {
+	policy, err := fallback.NewPolicy(fallback.WithChain("dev-alice", "dev", "prod"))
+	if err != nil {
+		panic(err)
+	}
+	insts := []registry.Instance{
+		{Service: "reviews", Addr: "10.0.0.1:9080", Name: "reviews-v1-0"},
+		{Service: "reviews", Addr: "10.0.0.2:9080", Name: "reviews-dev-0", Tag: tag.MustParse("dev"), Health: registry.NotServing},
+	}
+	e := routing.Explain(policy, "reviews", tag.MustParse("dev-alice"), insts)
+	for _, s := range e.Walk {
+		fmt.Printf("asked %s: %s\n", s.Lane, s.State)
+	}
+	fmt.Printf("lane %s (%s), instances:", e.Lane, e.Reason)
+	for _, in := range e.Instances {
+		fmt.Print(" ", in.Name)
+	}
+	fmt.Println()
+	// Output:
+	// asked dev-alice: absent
+	// asked dev: notready
+	// asked prod: ready
+	// lane prod (noinstances), instances: reviews-v1-0
+}

@@ -426,7 +426,40 @@ type tableLane struct {
 	name  string
 	state fallback.State
 	insts []registry.Instance // ready ones
+	all   []registry.Instance // every one, kept only for Explain
 	next  *atomic.Uint32      // the rotation, shared with the tables before and after
+}
+
+// groupLanes groups insts by lane (base for untagged instances) and says
+// what state each lane is in: Ready when the registry says one of its
+// instances is serving and it is not in down (skipped after a failed
+// connection), NotReady otherwise. A Router has no connections to watch,
+// so no lane is ever Connecting. It is the one place that turns registry
+// health into lane states, for routing tables and for Explain; keepAll
+// keeps every instance of each lane, not only the ready ones.
+func groupLanes(base string, insts []registry.Instance, down map[string]time.Time, keepAll bool) map[string]*tableLane {
+	lanes := map[string]*tableLane{}
+	for _, in := range insts {
+		name := in.Lane(base)
+		l := lanes[name]
+		if l == nil {
+			l = &tableLane{name: name, state: fallback.NotReady}
+			lanes[name] = l
+		}
+		if keepAll {
+			l.all = append(l.all, in)
+		}
+		if _, isDown := down[in.Addr]; in.Health == registry.Serving && !isDown {
+			l.insts = append(l.insts, in)
+			l.state = fallback.Ready
+		}
+	}
+	return lanes
+}
+
+// unknownServiceError is the error of a service without any instance.
+func unknownServiceError(service string) error {
+	return fmt.Errorf("graylane: service %q: %w: the registry has no instance of it (%w)", service, ErrUnknownService, fallback.ErrNoInstance)
 }
 
 type tableRoute struct {
@@ -448,31 +481,21 @@ func (tb *routeTable) stateOf(lane string) fallback.State {
 }
 
 func newRouteTable(r *Router, service string, p *fallback.Policy, insts []registry.Instance, down map[string]time.Time, next map[string]*atomic.Uint32, werr error) *routeTable {
-	tb := &routeTable{lanes: map[string]*tableLane{}, sp: p.Service(service)}
+	tb := &routeTable{sp: p.Service(service)}
 	if werr != nil {
 		tb.err = fmt.Errorf("graylane: service %q: %w", service, werr)
 		return tb
 	}
 	if len(insts) == 0 {
-		tb.err = fmt.Errorf("graylane: service %q: %w: the registry has no instance of it (%w)", service, ErrUnknownService, fallback.ErrNoInstance)
+		tb.err = unknownServiceError(service)
 		return tb
 	}
-	base := p.Base()
-	for _, in := range insts {
-		name := in.Lane(base)
-		l := tb.lanes[name]
-		if l == nil {
-			l = &tableLane{name: name, state: fallback.NotReady, next: next[name]}
-			if l.next == nil {
-				l.next = new(atomic.Uint32)
-				l.next.Store(rand.Uint32())
-				next[name] = l.next
-			}
-			tb.lanes[name] = l
-		}
-		if _, isDown := down[in.Addr]; in.Health == registry.Serving && !isDown {
-			l.insts = append(l.insts, in)
-			l.state = fallback.Ready
+	tb.lanes = groupLanes(p.Base(), insts, down, false)
+	for name, l := range tb.lanes {
+		if l.next = next[name]; l.next == nil {
+			l.next = new(atomic.Uint32)
+			l.next.Store(rand.Uint32())
+			next[name] = l.next
 		}
 	}
 	seqOf := map[*tableLane][]int{} // one rotation per lane, shared by its routes

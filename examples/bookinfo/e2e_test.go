@@ -342,6 +342,10 @@ func TestNoRouting(t *testing.T) {
 		require.Equal(t, http.StatusOK, p.status)
 		assert.Equal(t, "reviews-v1-0", p.reviewsPod())
 		assert.NotContains(t, p.body, "Error fetching")
+		for svc, inst := range map[string]string{"details": "details-v1-0", "reviews": "reviews-v1-0"} {
+			h, ok := p.hop(svc)
+			assert.True(t, ok && h.Instance == inst, "the route shows %s: %v", inst, describe(p.hops))
+		}
 	}
 }
 

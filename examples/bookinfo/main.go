@@ -26,6 +26,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/graylane/graylane/examples/bookinfo/app"
+	"github.com/graylane/graylane/lanelog"
 )
 
 func main() {
@@ -206,13 +207,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// newLogger builds the demo's logger. It is the one place to wrap the
-// handler, e.g. with a handler that adds the lane of the request to every
-// record logged with its context.
-func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
 // spanExporter returns the exporter the flags ask for, or nil for none.
 func spanExporter(to, otlpEndpoint string, stdout io.Writer) (sdktrace.SpanExporter, error) {
 	switch {
@@ -257,4 +251,11 @@ Try:
 
 Ctrl-C stops everything.
 `, gw, admin)
+}
+
+// newLogger is the demo's logger: every record logged with a request's
+// context carries the request's lane (graylane.tag, and graylane.lane and
+// graylane.fallback where the route receipt knows them).
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(lanelog.NewHandler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})))
 }

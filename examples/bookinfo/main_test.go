@@ -2,10 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/graylane/graylane/examples/bookinfo/app"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -46,4 +52,53 @@ func TestBadFlags(t *testing.T) {
 			assert.NotEmpty(t, strings.TrimSpace(errOut.String()))
 		})
 	}
+}
+
+// lockedBuffer is a bytes.Buffer for a logger written from several
+// goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestLogsCarryTheLane: what the demo logs about a request carries the
+// request's tag: here the gateway's warning about a gray request that
+// strict mode refused.
+func TestLogsCarryTheLane(t *testing.T) {
+	var buf lockedBuffer
+	ctx := context.Background()
+	sys, err := app.Start(ctx, app.Config{
+		GatewayAddr: "127.0.0.1:0", StrictLanes: []string{"gray"},
+		Logger: newLogger(&buf, slog.LevelWarn),
+	})
+	require.NoError(t, err)
+	defer sys.Close(ctx)
+	req, err := http.NewRequest(http.MethodGet, sys.GatewayURL()+"/productpage", nil)
+	require.NoError(t, err)
+	req.Header.Set("x-traffic-tag", "gray")
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	var line string
+	for l := range strings.Lines(buf.String()) {
+		if strings.Contains(l, "proxy error") {
+			line = l
+		}
+	}
+	require.NotEmpty(t, line, "the refusal is logged:\n%s", buf.String())
+	assert.Contains(t, line, "graylane.tag=gray")
 }

@@ -12,11 +12,12 @@ import (
 // lane states, so they share one decision.
 func Plan[V, R any](present map[string]V, sp *fallback.ServicePolicy, build func(t tag.Tag, requested string) R) (untagged R, byLane map[string]R, unknown R) {
 	untagged = build(tag.Tag{}, "")
-	lanes := map[string]bool{}
+	named := sp.Lanes()
+	lanes := make(map[string]bool, len(present)+len(named))
 	for lane := range present {
 		lanes[lane] = true
 	}
-	for _, lane := range sp.Lanes() {
+	for _, lane := range named {
 		lanes[lane] = true
 	}
 	byLane = make(map[string]R, len(lanes))

@@ -1,13 +1,13 @@
-// Package etcd is a resolver.Registry on etcd (go.etcd.io/etcd/client/v3),
+// Package etcd is a registry.Registry on etcd (go.etcd.io/etcd/client/v3),
 // for services whose instances run on several machines: each process
 // registers its own instances, and every client watches the services it
 // calls, through the graylane gRPC resolver (resolver.DialOptions) or a
-// resolver.Router.
+// routing.Router.
 //
 //	reg, err := etcd.Dial([]string{"etcd-0:2379", "etcd-1:2379", "etcd-2:2379"})
 //	...
 //	defer reg.Close()
-//	_, err = reg.Register(ctx, resolver.Instance{Service: "reviews", Addr: "10.0.0.7:9080", Tag: tag.MustParse("gray")})
+//	_, err = reg.Register(ctx, registry.Instance{Service: "reviews", Addr: "10.0.0.7:9080", Tag: tag.MustParse("gray")})
 //	cc, err := grpc.NewClient("graylane:///ratings", append(resolver.DialOptions(reg, nil), ...)...)
 //
 // # Key layout

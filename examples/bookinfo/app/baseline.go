@@ -38,7 +38,7 @@ func (s *System) listenFixed() error {
 func (s *System) dialFixed() error {
 	s.detailsClient = &http.Client{Transport: httpmw.NewTransport(&http.Transport{
 		MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second,
-	}, httpmw.WithPropagator(s.prop))}
+	}, httpmw.WithPropagator(s.prop), httpmw.WithReceiptHosts(s.fixedLis["details"].Addr().String()))}
 	var err error
 	if s.reviewsConn, err = s.dialGRPC("passthrough:///" + s.fixedLis["reviews"].Addr().String()); err != nil {
 		return err

@@ -97,10 +97,10 @@ func (s *System) newGateway(c GatewayConfig) (*gateway, error) {
 	transportOpts := []httpmw.Option{httpmw.WithPropagator(prop), httpmw.WithRouting(s.router)}
 	if s.cfg.NoRouting {
 		target.Host = s.fixedLis["productpage"].Addr().String()
-		transportOpts = transportOpts[:1]
+		transportOpts = []httpmw.Option{httpmw.WithPropagator(prop), httpmw.WithReceiptHosts(target.Host)}
 	}
 	transport := httpmw.NewTransport(&http.Transport{MaxIdleConnsPerHost: 256}, transportOpts...)
-	proxy := ingress.NewReverseProxy(target, s.traceTransport(transport))
+	proxy := ingress.NewReverseProxy(target, s.traceTransport(transport), ingress.WithPropagator(prop), ingress.WithLogger(s.log))
 	self := receipt.Self{Service: "gateway", Instance: "gateway", Lane: "prod"}
 	gw.transport = transport
 	gw.Handler = s.traceHTTP(ingress.Middleware(src, ingress.WithPropagator(prop), ingress.WithLogger(s.log),

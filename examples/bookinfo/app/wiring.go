@@ -108,10 +108,14 @@ func (s *System) dialClients() error {
 // dialGRPC dials target with graylane's client interceptors, which write
 // the context's tag on every call.
 func (s *System) dialGRPC(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	mw := []grpcmw.Option{grpcmw.WithPropagator(s.prop)}
+	if s.cfg.NoRouting {
+		mw = append(mw, grpcmw.WithReceiptTargets(target)) // the demo's own instance
+	}
 	opts = append(opts,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithChainUnaryInterceptor(grpcmw.UnaryClientInterceptor(grpcmw.WithPropagator(s.prop))),
-		grpc.WithChainStreamInterceptor(grpcmw.StreamClientInterceptor(grpcmw.WithPropagator(s.prop))),
+		grpc.WithChainUnaryInterceptor(grpcmw.UnaryClientInterceptor(mw...)),
+		grpc.WithChainStreamInterceptor(grpcmw.StreamClientInterceptor(mw...)),
 	)
 	if s.tracing() {
 		// The client span is in the context the balancer picks with: the
