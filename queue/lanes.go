@@ -281,7 +281,31 @@ func (l *Lanes) Logger() *slog.Logger { return l.logger }
 // left; otherwise stop taking messages (commit, leave the consumer group)
 // first, then deregister, so that the fallback lane takes over from where
 // the lane stopped.
+//
+// On a read-only registry (registry.ErrReadOnly, such as Kubernetes'),
+// consumers cannot register themselves: their liveness is what the
+// platform sees, e.g. the ready Pods behind a Service named after the
+// group. Register then returns a Registration that does nothing, and the
+// consumer runs as on any other registry.
 func (l *Lanes) Register(ctx context.Context) (registry.Registration, error) {
+	r, err := l.register(ctx)
+	if errors.Is(err, registry.ErrReadOnly) {
+		l.logger.Debug("graylane queue: read-only registry; consumers are live while the platform lists them",
+			"group", l.group, "lane", l.Lane())
+		return platformRegistration{}, nil
+	}
+	return r, err
+}
+
+// platformRegistration stands for a consumer that a read-only registry
+// knows without being told.
+type platformRegistration struct{}
+
+func (platformRegistration) Instance() registry.Instance                     { return registry.Instance{} }
+func (platformRegistration) Update(context.Context, registry.Instance) error { return nil }
+func (platformRegistration) Deregister(context.Context) error                { return nil }
+
+func (l *Lanes) register(ctx context.Context) (registry.Registration, error) {
 	inst := registry.Instance{
 		Service:  l.group,
 		Addr:     l.addr,

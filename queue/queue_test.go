@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -348,4 +349,33 @@ func TestRegisterAddresses(t *testing.T) {
 		assert.False(t, seen[r.Instance().Addr])
 		seen[r.Instance().Addr] = true
 	}
+}
+
+// readOnly is a registry whose instances are written by the platform (here,
+// the Memory underneath), as Kubernetes' are: Register fails with
+// registry.ErrReadOnly.
+type readOnly struct{ *registry.Memory }
+
+func (readOnly) Register(context.Context, registry.Instance) (registry.Registration, error) {
+	return nil, fmt.Errorf("platform: %w", registry.ErrReadOnly)
+}
+
+// TestReadOnlyRegistry: on a read-only registry a consumer's Register
+// succeeds doing nothing, and lanes are live as the platform lists them.
+func TestReadOnlyRegistry(t *testing.T) {
+	mem := registry.NewMemory()
+	defer mem.Close()
+	reg := readOnly{mem}
+	consumerIn(t, mem, "events", "")
+	base := newLanes(t, reg, "events", "")
+	gray := newLanes(t, reg, "events", "gray")
+	r, err := gray.Register(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, r.Deregister(context.Background()))
+	assert.Equal(t, queue.Process, base.Table().Decide(tg("gray")).Action, "not live before the platform lists it")
+
+	pod := consumerIn(t, mem, "events", "gray") // the platform sees the gray consumer
+	await(t, base, func(tb *queue.Table) bool { return tb.Live("gray") })
+	require.NoError(t, pod.Deregister(context.Background()))
+	await(t, base, func(tb *queue.Table) bool { return !tb.Live("gray") })
 }

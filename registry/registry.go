@@ -63,4 +63,9 @@ var (
 	ErrClosed = errors.New("closed")
 	// ErrNotRegistered means the Registration has been removed.
 	ErrNotRegistered = errors.New("instance not registered")
+	// ErrReadOnly is wrapped by the error of Register on a registry that
+	// reads its instances from a platform that knows them (Kubernetes'
+	// EndpointSlices, say) and never writes: there, an instance is known
+	// by running where the platform sees it, not by registering.
+	ErrReadOnly = errors.New("read-only registry")
 )
