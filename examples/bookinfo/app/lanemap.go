@@ -6,6 +6,7 @@ package app
 // reader of their own once a second at most, however many pages watch.
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -21,7 +22,10 @@ import (
 )
 
 // LaneMap is the picture the admin page draws: services as rows, lanes as
-// columns.
+// columns. It shows the deployments this process runs and the decisions
+// its clients made: with every deployment in one process (the default),
+// the whole demo; with one deployment per process (etcd), that process's
+// part.
 type LaneMap struct {
 	Lanes    []string           `json:"lanes"`
 	Entry    map[string]float64 `json:"entry"` // requests/s the gateway sent into each lane
@@ -192,19 +196,5 @@ func (s *System) drawLaneMap(cur, prev counts, window float64, haveRates bool) *
 }
 
 func sortFlows(f []Flow) {
-	slices.SortFunc(f, func(a, b Flow) int {
-		if a.Tag != b.Tag {
-			if a.Tag < b.Tag {
-				return -1
-			}
-			return 1
-		}
-		if a.Reason < b.Reason {
-			return -1
-		}
-		if a.Reason > b.Reason {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(f, func(a, b Flow) int { return cmp.Or(cmp.Compare(a.Tag, b.Tag), cmp.Compare(a.Reason, b.Reason)) })
 }
