@@ -149,6 +149,14 @@ func TestMetricsDuringWalkthrough(t *testing.T) {
 	send(1, http.Header{"X-Traffic-Tag": {"not a tag!"}})
 	assert.Positive(t, value(scrape(t, sys), "graylane_tag_rejected_total", map[string]string{"source": "header", "reason": "invalid"}),
 		"the gateway counts the invalid tag it ignored")
+
+	// The message-queue decisions of the notifications consumers: the gray
+	// page views' events, processed by the base lane by fallback.
+	var last map[string][]metricSample
+	require.Eventually(t, func() bool {
+		last = scrape(t, sys)
+		return value(last, "graylane_queue_decisions_total", map[string]string{"tag": "gray", "lane": "prod", "reason": "noinstances"}) >= 3
+	}, defaultTestTimeout, 50*time.Millisecond, "queue decisions in /metrics: %v", last["graylane_queue_decisions_total"])
 }
 
 // TestMetricsOfEtcdRegistry: with etcd, /metrics carries the registry's
