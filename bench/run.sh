@@ -117,6 +117,11 @@ MID
   cat "$out/load.md"
   echo
   bash bench/footprint.sh
+  # Measured by the tests named in each file, against real servers.
+  echo
+  cat bench/kubernetes.md
+  echo
+  cat bench/queue.md
   cat <<TAIL
 
 ## Statistics (benchstat)

@@ -10,7 +10,10 @@ import (
 	"strings"
 	"syscall"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/graylane/graylane/fallback"
+	"github.com/graylane/graylane/internal/lanes"
 	"github.com/graylane/graylane/receipt"
 	"github.com/graylane/graylane/routing"
 	"github.com/graylane/graylane/tag"
@@ -26,7 +29,10 @@ import (
 // is neither an IP address nor "localhost" (narrow it further with
 // WithRouteFilter). The request sent has the instance's address in its URL
 // and keeps the logical name in its Host header. When the call falls back,
-// it carries the reason in the x-graylane-fallback header.
+// it carries the reason in the x-graylane-fallback header. When the
+// request's context holds a recording span (an otelhttp.Transport around
+// this one), the decision is set on it: routing.AttrService, AttrTag,
+// AttrLane and AttrReason.
 //
 // If the router cannot route the request, RoundTrip returns an error
 // without sending anything; errors.Is tells the causes apart:
@@ -75,7 +81,15 @@ func (t *Transport) roundTripRouted(req *http.Request, service string, tg tag.Ta
 			if rc := receipt.FromContext(req.Context()); rc != nil {
 				rc.Add(rc.Failed(service, tg.String(), err))
 			}
+			if span := trace.SpanFromContext(req.Context()); span.IsRecording() {
+				span.SetAttributes(routing.AttrService.String(service), routing.AttrTag.String(tg.String()),
+					routing.AttrLane.String(""), routing.AttrReason.String(lanes.ReasonOf(err).String()))
+			}
 			return nil, err
+		}
+		if span := trace.SpanFromContext(req.Context()); span.IsRecording() {
+			span.SetAttributes(routing.AttrService.String(service), routing.AttrTag.String(tg.String()),
+				routing.AttrLane.String(route.Lane), routing.AttrReason.String(route.Reason.String()))
 		}
 		r2 := t.routedCopy(req, route, tg)
 		rc := receipt.FromContext(r2.Context())

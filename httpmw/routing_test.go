@@ -17,6 +17,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/graylane/graylane/fallback"
 	"github.com/graylane/graylane/httpmw"
@@ -448,4 +451,42 @@ func TestRoutingRetriesClosedConnections(t *testing.T) {
 	}
 	assert.Equal(t, int(hangups.Load()-before), failed, "a POST that met a hang-up was sent again")
 	assert.Positive(t, failed)
+}
+
+// TestRoutingSpanAttributes: a routed call records its decision on the
+// span of its context, and a refused one its reason, with no lane.
+func TestRoutingSpanAttributes(t *testing.T) {
+	strictV3, err := fallback.NewPolicy(fallback.WithLaneMode("v3", fallback.Strict))
+	require.NoError(t, err)
+	f := newHTTPFleet(t, strictV3)
+	f.start("svc", "", "prod", 0)
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { require.NoError(t, tp.Shutdown(context.Background())) })
+
+	tests := []struct {
+		lane, wantLane, wantReason string
+		wantErr                    bool
+	}{
+		{lane: "", wantLane: "prod", wantReason: "untagged"},
+		{lane: "gray", wantLane: "prod", wantReason: "noinstances"},
+		{lane: "v3", wantLane: "", wantReason: "noinstances", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run("tag="+tt.lane, func(t *testing.T) {
+			ctx, span := tp.Tracer("test").Start(context.Background(), "call")
+			_, _, err := f.get(ctx, "svc", tt.lane)
+			span.End()
+			assert.Equal(t, tt.wantErr, err != nil, "error: %v", err)
+			ended := rec.Ended()
+			attrs := map[attribute.Key]string{}
+			for _, kv := range ended[len(ended)-1].Attributes() {
+				attrs[kv.Key] = kv.Value.AsString()
+			}
+			assert.Equal(t, map[attribute.Key]string{
+				routing.AttrService: "svc", routing.AttrTag: tt.lane,
+				routing.AttrLane: tt.wantLane, routing.AttrReason: tt.wantReason,
+			}, attrs)
+		})
+	}
 }

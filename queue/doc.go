@@ -34,7 +34,10 @@
 // Liveness comes from graylane's registry (package registry): consumers
 // register as instances of the service named after the consumer group, and
 // every consumer watches that service with registry.Registry.Watch, so it
-// works the same on Memory, etcd and Kubernetes.
+// works the same on Memory, etcd and Kubernetes. A read-only registry
+// (registry.ErrReadOnly: Kubernetes') lists consumers without being told:
+// there, run them as Pods behind a Service named after the group, and
+// their readiness is their liveness.
 //
 // # Tables
 //

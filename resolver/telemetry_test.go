@@ -2,7 +2,6 @@ package resolver_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -18,19 +17,6 @@ import (
 	"github.com/graylane/graylane/tag"
 )
 
-// decisions reads the decision counter of service, keyed "tag>lane:reason".
-func decisions(t *testing.T, r *sdkmetric.ManualReader, service string) map[string]int64 {
-	t.Helper()
-	out := map[string]int64{}
-	all := metrictest.Counts(t, r, routing.DecisionMetric, routing.AttrService, routing.AttrTag, routing.AttrLane, routing.AttrReason)
-	for k, n := range all { // names and lanes hold no "/"
-		if p := strings.Split(k, "/"); p[0] == service {
-			out[p[1]+">"+p[2]+":"+p[3]] += n
-		}
-	}
-	return out
-}
-
 // TestTelemetry: every decision of the gRPC balancer is counted, with the
 // requested tag, the chosen lane and the reason; tags that are no lane are
 // counted together; the active span gets the same attributes.
@@ -45,7 +31,7 @@ func TestTelemetry(t *testing.T) {
 	f.start("telemetry", "gray", "gray", 0)
 	client := f.dial("telemetry", nil)
 	eventually(t, "gray", func() result { return call(client, "gray") }, servedBy("gray"))
-	before := decisions(t, reader, "telemetry")
+	before := metrictest.Decisions(t, reader, "telemetry")
 
 	for range 3 {
 		require.NoError(t, call(client, "gray").err)
@@ -54,7 +40,7 @@ func TestTelemetry(t *testing.T) {
 	for _, lane := range []string{"x1", "x2", "x3", "x4"} {
 		require.NoError(t, call(client, lane).err)
 	}
-	after := decisions(t, reader, "telemetry")
+	after := metrictest.Decisions(t, reader, "telemetry")
 	assert.Equal(t, int64(3), after["gray>gray:matched"]-before["gray>gray:matched"])
 	assert.Equal(t, int64(3), after[">prod:untagged"]-before[">prod:untagged"])
 	assert.Equal(t, int64(4), after[routing.UnknownTag+">prod:noinstances"]-before[routing.UnknownTag+">prod:noinstances"],

@@ -2,7 +2,6 @@ package routing_test
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -124,19 +123,6 @@ func TestRouterServiceIdleTimeout(t *testing.T) {
 	assert.Equal(t, int64(2), reg.total.Load())
 }
 
-// decisions reads the decision counter of service, keyed "tag>lane:reason".
-func decisions(t *testing.T, r *sdkmetric.ManualReader, service string) map[string]int64 {
-	t.Helper()
-	out := map[string]int64{}
-	all := metrictest.Counts(t, r, routing.DecisionMetric, routing.AttrService, routing.AttrTag, routing.AttrLane, routing.AttrReason)
-	for k, n := range all { // names and lanes hold no "/"
-		if p := strings.Split(k, "/"); p[0] == service {
-			out[p[1]+">"+p[2]+":"+p[3]] += n
-		}
-	}
-	return out
-}
-
 func TestRouterTelemetry(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
@@ -153,5 +139,5 @@ func TestRouterTelemetry(t *testing.T) {
 	}
 	// gray has no instance and no policy of its own: it counts as unknown.
 	assert.Equal(t, map[string]int64{routing.UnknownTag + ">prod:noinstances": 2, ">prod:untagged": 0, "prod>prod:matched": 0},
-		decisions(t, reader, "svc"))
+		metrictest.Decisions(t, reader, "svc"))
 }

@@ -43,14 +43,10 @@ func artifactDir(t *testing.T) string {
 	return dir
 }
 
-// TestBrowser drives the demo in headless Chromium the way a person would:
-// the page as an anonymous user and as jason, signing in and out, and
-// scaling reviews-v2 with a click on the admin page.
-func TestBrowser(t *testing.T) {
-	exe := browserPath(t)
-	sys := startSystem(t, app.Config{})
-	shots := artifactDir(t)
-
+// newBrowser starts headless Chromium for the test, with a window of w×h,
+// and returns its context, which times out after 90 s; Cleanup stops it.
+func newBrowser(t *testing.T, exe string, w, h int) context.Context {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.NoSandbox,
@@ -60,15 +56,27 @@ func TestBrowser(t *testing.T) {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
-		chromedp.WindowSize(1200, 1100),
+		chromedp.WindowSize(w, h),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
+	t.Cleanup(cancelAlloc)
 	browser, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
+	t.Cleanup(cancelBrowser)
 	require.NoError(t, chromedp.Do(browser)) // starts the browser, with no timeout on it
 	ctx, cancel := context.WithTimeout(browser, 90*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestBrowser drives the demo in headless Chromium the way a person would:
+// the page as an anonymous user and as jason, signing in and out, and
+// scaling reviews-v2 with a click on the admin page.
+func TestBrowser(t *testing.T) {
+	exe := browserPath(t)
+	sys := startSystem(t, app.Config{})
+	shots := artifactDir(t)
+
+	ctx := newBrowser(t, exe, 1200, 1100)
 
 	page := sys.GatewayURL() + "/productpage"
 	shot := func(name string) {

@@ -19,7 +19,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -601,15 +600,18 @@ func TestFaultGatewayReload(t *testing.T) {
 	leakcheck.Check(t, base, systemHeapSlack)
 }
 
-// meterReader is the ManualReader of the MeterProvider the cardinality test
-// makes global. It is one for the process: otel's global delegates the
-// instruments made before the first SetMeterProvider (such as the routing
-// counters every client of the process shares) to the first provider set,
-// once, so a provider made per run would see nothing from the second run
-// on (go test -count).
-var meterReader = sync.OnceValues(func() (*sdkmetric.ManualReader, *sdkmetric.MeterProvider) {
+// faultTelemetry is the Telemetry of the fault tests' Systems, with a
+// ManualReader the cardinality test reads. It is one for the process, as
+// the demo's default is: graylane's gRPC balancer keeps its counters per
+// MeterProvider for the life of the process, so one per System would show
+// as heap that grows.
+var faultTelemetry = sync.OnceValues(func() (*app.Telemetry, *sdkmetric.ManualReader) {
 	r := sdkmetric.NewManualReader()
-	return r, sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))
+	tel, err := app.NewTelemetry(app.TelemetryConfig{Readers: []sdkmetric.Reader{r}})
+	if err != nil {
+		panic(err)
+	}
+	return tel, r
 })
 
 // attrValues returns the distinct values of the attribute key among the
@@ -629,14 +631,11 @@ func attrValues(points []metricdata.DataPoint[int64], key attribute.Key) (map[st
 // request succeeds, falling back to prod (noinstances) on every hop; the
 // live heap, the goroutines and the connections the instances accept do
 // not grow with the number of tags; the routing counter
-// graylane.route.decisions (read through a ManualReader on the global
+// graylane.route.decisions (read through a ManualReader of the System's
 // MeterProvider) reports every unknown tag as one value, and the gateway's
 // graylane.ingress.decisions as "other".
 func TestFaultLaneCardinality(t *testing.T) {
-	reader, mp := meterReader()
-	prev := otel.GetMeterProvider()
-	otel.SetMeterProvider(mp)
-	defer otel.SetMeterProvider(prev)
+	_, reader := faultTelemetry()
 	// The routing counters of the real lanes, and the one of the unknown
 	// tags, are made on first use and stay (they are shared by every
 	// client of the process): a few KiB. The rest is systemHeapSlack's.

@@ -45,6 +45,9 @@ func startFaultSystem(t *testing.T, ctx context.Context, cfg app.Config) (*app.S
 		cfg.Replicas = map[string]int{}
 	}
 	cfg.Replicas["notifications-v1"] = 0
+	if cfg.Telemetry == nil {
+		cfg.Telemetry, _ = faultTelemetry()
+	}
 	var mem *registry.Memory
 	if cfg.Registry == nil {
 		mem = registry.NewMemory()

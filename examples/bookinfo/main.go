@@ -26,6 +26,10 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/graylane/graylane/examples/bookinfo/app"
 	"github.com/graylane/graylane/lanelog"
 )
@@ -66,6 +70,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		natsURL     = fs.String("nats", "", "NATS server (JetStream on) for the page view events, e.g. nats://127.0.0.1:4222 (default: one embedded in the process that runs the gateway)")
 		natsAddr    = fs.String("nats-addr", "127.0.0.1:0", "without -nats: where the embedded NATS server listens")
 		instName    = fs.String("instance-name", "", "the name of this process's instance, e.g. the pod name (default: <deployment>-<n>)")
+
+		traceTo   = fs.String("trace", "", "print the spans of every hop: stdout (one JSON object per span)")
+		otlp      = fs.String("otlp-endpoint", "", "export the spans of every hop over OTLP/gRPC to this collector, e.g. 127.0.0.1:4317 (no TLS)")
+		adminHost = fs.String("admin-host", "", "host names the admin page answers to besides loopback names and its listen address, comma-separated (it refuses others: DNS rebinding)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: bookinfo [flags]\n       bookinfo load [flags]\n\nRuns Bookinfo with graylane's traffic lanes on this machine.\n\nFlags:\n")
@@ -85,6 +93,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	logger := newLogger(stderr, level)
 	slog.SetDefault(logger)
+
+	spans, err := spanExporter(*traceTo, *otlp, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "bookinfo: %v\n", err)
+		return 2
+	}
+	tel, err := app.NewTelemetry(app.TelemetryConfig{SpanExporter: spans})
+	if err != nil {
+		fmt.Fprintf(stderr, "bookinfo: telemetry: %v\n", err)
+		return 1
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.Shutdown(ctx); err != nil {
+			fmt.Fprintf(stderr, "bookinfo: telemetry: %v\n", err)
+		}
+	}()
 
 	reps, err := app.ParseReplicas(*replicas)
 	if err != nil {
@@ -124,6 +150,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		InstanceName:  *instName,
 		NATSURL:       *natsURL,
 		NATSAddr:      *natsAddr,
+		Telemetry:     tel,
+	}
+	for h := range strings.SplitSeq(*adminHost, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			cfg.AdminHosts = append(cfg.AdminHosts, h)
+		}
 	}
 	if *deployments != "" {
 		cfg.Deployments = []string{}
@@ -153,6 +185,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	reg, closeReg, err := app.OpenRegistry(app.RegistryConfig{
 		Spec: *registry, EtcdClientAddr: *etcdClient, EtcdPeerAddr: *etcdPeer, EtcdDir: *etcdDir, LeaseTTL: *leaseTTL,
 		Kubeconfig: *kubeconfig, Namespace: *namespace, LaneLabel: *laneLabel,
+		MeterProvider: tel.MeterProvider(),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "bookinfo: %v\n", err)
@@ -194,6 +227,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// spanExporter returns the exporter the flags ask for, or nil for none.
+func spanExporter(to, otlpEndpoint string, stdout io.Writer) (sdktrace.SpanExporter, error) {
+	switch {
+	case to != "" && otlpEndpoint != "":
+		return nil, errors.New("-trace and -otlp-endpoint: choose one")
+	case to == "stdout":
+		return stdouttrace.New(stdouttrace.WithWriter(stdout))
+	case to != "":
+		return nil, fmt.Errorf("-trace %q: want stdout (or -otlp-endpoint for a collector)", to)
+	case otlpEndpoint != "":
+		return otlptracegrpc.New(context.Background(), otlptracegrpc.WithEndpoint(otlpEndpoint), otlptracegrpc.WithInsecure())
+	}
+	return nil, nil
+}
+
 func deploymentList() string {
 	var names []string
 	for _, d := range app.Deployments() {
@@ -208,7 +256,8 @@ func printWelcome(w io.Writer, sys *app.System) {
 Bookinfo is running, routed by graylane.
 
   product page   %[1]s/productpage
-  admin page     %[2]s/   (scale deployments, switch lanes strict/loose)
+  admin page     %[2]s/   (the lane map; scale deployments, switch lanes strict/loose)
+  metrics        %[2]s/metrics   (Prometheus text: graylane_route_decisions_total, …)
   events         %[3]s   (NATS JetStream: every page view, consumed by notifications)
 
 Try:

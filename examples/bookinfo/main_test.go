@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 func TestHelpDocumentsFlags(t *testing.T) {
 	var out, errOut bytes.Buffer
 	assert.Equal(t, 0, run([]string{"-h"}, &out, &errOut))
-	for _, flag := range []string{"-gateway-addr", "-admin-addr", "-replicas", "-strict", "-log-level", "-rules", "-trust", "-gray-percent"} {
+	for _, flag := range []string{"-gateway-addr", "-admin-addr", "-replicas", "-strict", "-log-level", "-rules", "-trust", "-gray-percent", "-trace", "-otlp-endpoint", "-admin-host"} {
 		assert.Contains(t, errOut.String(), flag)
 	}
 	assert.Contains(t, errOut.String(), "reviews-v2 (gray, 0)")
@@ -52,6 +52,8 @@ func TestBadFlags(t *testing.T) {
 		"bad lane":           {"-strict", "gr ay"},
 		"bad level":          {"-log-level", "loud"},
 		"bad percent":        {"-gray-percent", "120"},
+		"bad trace":          {"-trace", "file"},
+		"two exporters":      {"-trace", "stdout", "-otlp-endpoint", "127.0.0.1:4317"},
 	}
 	for name, args := range tests {
 		t.Run(name, func(t *testing.T) {

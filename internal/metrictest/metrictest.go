@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graylane/graylane/internal/lanes"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -47,6 +48,20 @@ func Counts(tb testing.TB, r sdkmetric.Reader, name string, keys ...attribute.Ke
 			parts[i] = v.AsString()
 		}
 		out[strings.Join(parts, "/")] += dp.Value
+	}
+	return out
+}
+
+// Decisions reads the routing decision counter of service, keyed
+// "tag>lane:reason" (service names and lanes hold no "/").
+func Decisions(tb testing.TB, r sdkmetric.Reader, service string) map[string]int64 {
+	tb.Helper()
+	out := map[string]int64{}
+	all := Counts(tb, r, lanes.DecisionMetric, lanes.AttrService, lanes.AttrTag, lanes.AttrLane, lanes.AttrReason)
+	for k, n := range all {
+		if p := strings.Split(k, "/"); p[0] == service {
+			out[p[1]+">"+p[2]+":"+p[3]] += n
+		}
 	}
 	return out
 }

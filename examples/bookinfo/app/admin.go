@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -119,6 +120,8 @@ var adminPage = template.Must(template.New("admin").Funcs(template.FuncMap{
 //	GET  /api/lanes
 //	GET  /api/notifications?n=20
 //	POST /api/lanes/{lane}/mode?mode=strict|loose
+//	GET  /api/lanemap     the lane map's data (see LaneMap)
+//	GET  /metrics         every metric of the process, Prometheus text format
 //
 // The page's buttons are plain forms posting to the same routes with
 // ?redirect=1, so every step of the walkthrough works without JavaScript.
@@ -141,6 +144,15 @@ func (s *System) adminHandler() http.Handler {
 	r.Get("/api/lanes", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Lanes())
 	})
+	r.Get("/api/lanemap", func(w http.ResponseWriter, r *http.Request) {
+		lm, err := s.LaneMap(r.Context())
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, lm)
+	})
+	r.Handle("/metrics", s.tel.MetricsHandler())
 	r.Post("/api/deployments/{name}/scale", func(w http.ResponseWriter, r *http.Request) {
 		name := chi.URLParam(r, "name")
 		n, err := strconv.Atoi(r.FormValue("replicas"))
@@ -194,7 +206,11 @@ func (s *System) adminHandler() http.Handler {
 			return
 		}
 		if err := s.SetLaneMode(lane, m); err != nil {
-			s.answer(w, r, http.StatusBadRequest, err)
+			code := http.StatusBadRequest
+			if errors.Is(err, ErrUnknownLane) {
+				code = http.StatusNotFound
+			}
+			s.answer(w, r, code, err)
 			return
 		}
 		s.answer(w, r, http.StatusOK, fmt.Sprintf("lane %s is %s", lane, m))

@@ -7,7 +7,6 @@ import (
 
 	"github.com/graylane/graylane/httpmw"
 	"github.com/graylane/graylane/ingress"
-	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/receipt"
 )
 
@@ -67,7 +66,7 @@ type gateway struct {
 }
 
 func (s *System) newGateway(c GatewayConfig) (*gateway, error) {
-	prop, err := propagation.New(propagation.WithOwnTag(""))
+	prop, err := s.newPropagator("")
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +74,7 @@ func (s *System) newGateway(c GatewayConfig) (*gateway, error) {
 	var src ingress.Source
 	if c.RulesFile != "" {
 		ctx, cancel := context.WithCancel(context.Background())
-		w, err := ingress.Watch(ctx, c.RulesFile, ingress.WithLogger(s.log), ingress.WithOnReload(func(_ *ingress.Rules, err error) {
+		w, err := ingress.Watch(ctx, c.RulesFile, ingress.WithLogger(s.log), ingress.WithMeterProvider(s.tel.MeterProvider()), ingress.WithOnReload(func(_ *ingress.Rules, err error) {
 			if err != nil {
 				s.log.Error("ingress rules not reloaded; the previous rules stay", "file", c.RulesFile, "error", err)
 				return
@@ -101,11 +100,12 @@ func (s *System) newGateway(c GatewayConfig) (*gateway, error) {
 		transportOpts = []httpmw.Option{httpmw.WithPropagator(prop), httpmw.WithReceiptHosts(target.Host)}
 	}
 	transport := httpmw.NewTransport(s.httpTransport(&http.Transport{MaxIdleConnsPerHost: 256}), transportOpts...)
-	proxy := ingress.NewReverseProxy(target, transport, ingress.WithPropagator(prop), ingress.WithLogger(s.log))
+	proxy := ingress.NewReverseProxy(target, s.traceTransport(transport), ingress.WithPropagator(prop), ingress.WithLogger(s.log))
 	self := receipt.Self{Service: "gateway", Instance: "gateway", Lane: "prod"}
 	gw.transport = transport
-	gw.Handler = ingress.Middleware(src, ingress.WithPropagator(prop), ingress.WithLogger(s.log))(
-		httpmw.NewHandler(proxy, httpmw.WithPropagator(prop), httpmw.WithRouteReceipt(self)))
+	gw.Handler = s.traceHTTP(ingress.Middleware(src, ingress.WithPropagator(prop), ingress.WithLogger(s.log),
+		ingress.WithMeterProvider(s.tel.MeterProvider()))(
+		httpmw.NewHandler(proxy, httpmw.WithPropagator(prop), httpmw.WithRouteReceipt(self))), "gateway")
 	return gw, nil
 }
 

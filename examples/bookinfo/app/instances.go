@@ -12,7 +12,6 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/receipt"
 	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/tag"
@@ -161,7 +160,7 @@ func (s *System) startInstance(ctx context.Context, d *deployment) (*instance, e
 	self := receipt.Self{Service: d.Service, Instance: name, Lane: d.LaneName()}
 	// An instance of a lane tags the requests that reach it untagged with
 	// its lane, as GRAYLANE_TAG does for a process.
-	prop, err := propagation.New(propagation.WithOwnTag(d.Lane))
+	prop, err := s.newPropagator(d.Lane)
 	if err != nil {
 		lis.Close()
 		return nil, err

@@ -135,7 +135,7 @@ func (s *System) startConsumer(ctx context.Context, d *deployment, in *instance)
 	}
 	sig := &registered{Registry: s.reg, ch: make(chan struct{})}
 	lanes, err := queue.New(ctx, sig, NotificationsGroup,
-		queue.WithLane(d.Lane), queue.WithDynamicPolicy(s.policy), queue.WithLogger(s.log), queue.WithInstance("", in.name))
+		queue.WithLane(d.Lane), queue.WithDynamicPolicy(s.policy), queue.WithLogger(s.log), queue.WithMeterProvider(s.tel.MeterProvider()), queue.WithInstance("", in.name))
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/graylane/graylane/registry"
@@ -39,6 +40,9 @@ type RegistryConfig struct {
 	// LeaseTTL is the etcd lease TTL of this process's instances (default
 	// 10s): after a crash, its instances disappear within it.
 	LeaseTTL time.Duration
+	// MeterProvider receives the etcd registry's metrics (connected,
+	// outages, reregistrations). nil: the global one.
+	MeterProvider metric.MeterProvider
 }
 
 // OpenRegistry opens the registry the config names. close releases it (and
@@ -104,6 +108,9 @@ func openKubernetes(c RegistryConfig) (*kubernetes.Registry, error) {
 	if c.LaneLabel != "" {
 		opts = append(opts, kubernetes.WithLaneLabel(c.LaneLabel))
 	}
+	if c.MeterProvider != nil {
+		opts = append(opts, kubernetes.WithMeterProvider(c.MeterProvider))
+	}
 	return kubernetes.New(cfg, opts...)
 }
 
@@ -111,6 +118,9 @@ func dialEtcd(endpoints []string, c RegistryConfig) (*etcd.Registry, error) {
 	var opts []etcd.Option
 	if c.LeaseTTL > 0 {
 		opts = append(opts, etcd.WithTTL(c.LeaseTTL))
+	}
+	if c.MeterProvider != nil {
+		opts = append(opts, etcd.WithMeterProvider(c.MeterProvider))
 	}
 	return etcd.Dial(endpoints, opts...)
 }

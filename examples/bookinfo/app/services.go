@@ -25,6 +25,7 @@ func (s *System) httpService(d *deployment, name string, self receipt.Self, prop
 			productpage.WithInstance(name),
 			productpage.WithGray(d.Lane == "gray"),
 			productpage.WithRoute(routeOf),
+			productpage.WithMetrics(s.tel.MeterProvider(), s.tel.MetricsHandler()),
 		}
 		if s.events != nil {
 			opts = append(opts, productpage.WithPageView(s.events.pageView))
@@ -46,7 +47,7 @@ func (s *System) httpService(d *deployment, name string, self receipt.Self, prop
 	case "details":
 		h = details.New(details.WithFaults(d.faults))
 	}
-	return serveHTTP(h, prop, self), nil
+	return s.serveHTTP(h, prop, self), nil
 }
 
 // routeOf reads the route receipt of a productpage request for its Route
@@ -64,7 +65,7 @@ func routeOf(ctx context.Context) []productpage.Hop {
 }
 
 func (s *System) grpcService(d *deployment, name string, self receipt.Self, prop *propagation.Propagator) (*grpc.Server, error) {
-	srv := newGRPCServer(prop, self)
+	srv := s.newGRPCServer(prop, self)
 	switch d.Service {
 	case "reviews":
 		r, err := reviews.New(reviews.Version(d.Version),

@@ -41,6 +41,7 @@ import (
 	"github.com/graylane/graylane/propagation"
 	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/routing"
+	"github.com/graylane/graylane/tag"
 )
 
 // Config says what a System runs.
@@ -81,6 +82,15 @@ type Config struct {
 	// Lane, when set, overrides the lane of every deployment this process
 	// runs, as GRAYLANE_TAG set from a pod label does.
 	Lane string
+	// Telemetry is where metrics and spans go: every graylane metric and
+	// productpage's request_result, served at the admin page's /metrics.
+	// nil: the process's default Telemetry (DefaultTelemetry), without
+	// tracing.
+	Telemetry *Telemetry
+	// AdminHosts are the host names, besides loopback names and the
+	// address it listens on, that the admin page answers to (a defence
+	// against DNS rebinding): e.g. the name of the machine.
+	AdminHosts []string
 	// NoRouting turns graylane's routing off, as a baseline for
 	// measurements: every client calls the first instance of its service's
 	// base-lane deployment directly, and lanes, fallback and the registry
@@ -106,16 +116,18 @@ type Config struct {
 
 // System is a running demo.
 type System struct {
-	cfg    Config
-	log    *slog.Logger
-	reg    registry.Registry
-	memReg *registry.Memory // when the System owns its registry
+	cfg     Config
+	log     *slog.Logger
+	reg     registry.Registry
+	memReg  *registry.Memory // when the System owns its registry
+	policy  *fallback.Dynamic
+	router  *routing.Router
+	prop    *propagation.Propagator // for clients: writes the context's tag
+	tel     *Telemetry
+	laneMap laneMapper
 	// platformListed: the registry is read-only (Kubernetes), the platform
 	// lists the instances, and Scale refuses.
 	platformListed atomic.Bool
-	policy         *fallback.Dynamic
-	router         *routing.Router
-	prop           *propagation.Propagator // for clients: writes the context's tag
 
 	detailsClient *http.Client
 	reviewsConn   *grpc.ClientConn
@@ -179,12 +191,23 @@ func (s *System) start(ctx context.Context) error {
 			return err
 		}
 	}
+	s.tel = s.cfg.Telemetry
+	if s.tel == nil {
+		tel, err := DefaultTelemetry()
+		if err != nil {
+			return err
+		}
+		s.tel = tel
+	}
 	s.reg = s.cfg.Registry
 	if s.reg == nil {
 		s.memReg = registry.NewMemory()
 		s.reg = s.memReg
 	}
 	for _, lane := range s.cfg.StrictLanes {
+		if !s.knownLane(lane) {
+			return fmt.Errorf("strict lane %q: %w", lane, ErrUnknownLane)
+		}
 		s.strict[lane] = true
 	}
 	p, err := s.buildPolicy()
@@ -192,7 +215,7 @@ func (s *System) start(ctx context.Context) error {
 		return err
 	}
 	s.policy = fallback.NewDynamic(p)
-	if s.prop, err = propagation.New(propagation.WithOwnTag("")); err != nil {
+	if s.prop, err = s.newPropagator(""); err != nil {
 		return err
 	}
 	if s.cfg.NoRouting {
@@ -261,7 +284,14 @@ func (s *System) start(ctx context.Context) error {
 	if s.cfg.AdminAddr != "" {
 		// The admin page changes things with plain forms: refuse requests
 		// that other sites' pages make a browser send.
-		addr, err := s.serve(s.cfg.AdminAddr, http.NewCrossOriginProtection().Handler(s.adminHandler()))
+		// It answers only to the names it is known by, so that a page
+		// whose name is made to resolve to loopback (DNS rebinding)
+		// cannot use it either.
+		guard, err := newHostGuard(s.cfg.AdminAddr, s.cfg.AdminHosts)
+		if err != nil {
+			return fmt.Errorf("admin: %w", err)
+		}
+		addr, err := s.serve(s.cfg.AdminAddr, guard.wrap(http.NewCrossOriginProtection().Handler(s.adminHandler())))
 		if err != nil {
 			return fmt.Errorf("admin: %w", err)
 		}
@@ -330,6 +360,9 @@ func (s *System) SetLaneMode(lane string, m fallback.Mode) error {
 	if len(lanes) != 1 {
 		return fmt.Errorf("lane %q: want one lane", lane)
 	}
+	if !s.knownLane(lane) {
+		return fmt.Errorf("lane %q: %w", lane, ErrUnknownLane)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	prev := s.strict[lane]
@@ -342,6 +375,23 @@ func (s *System) SetLaneMode(lane string, m fallback.Mode) error {
 	s.policy.Store(p)
 	s.log.Info("lane mode", "lane", lane, "mode", m)
 	return nil
+}
+
+// ErrUnknownLane is the error of a lane no deployment of the demo belongs
+// to.
+var ErrUnknownLane = errors.New("no such lane: no deployment of the demo belongs to it")
+
+// knownLane reports whether a deployment of the demo is of lane.
+func (s *System) knownLane(lane string) bool {
+	if s.cfg.Lane != "" && s.cfg.Lane == lane {
+		return true
+	}
+	for _, d := range Deployments() {
+		if d.LaneName() == lane {
+			return true
+		}
+	}
+	return false
 }
 
 // StrictLanes returns the lanes in strict mode, sorted.
@@ -364,12 +414,30 @@ func (s *System) buildPolicy() (*fallback.Policy, error) {
 	return s.buildPolicyLocked()
 }
 
+// buildPolicyLocked names every lane of the demo in the policy, each in
+// its mode: a lane the policy names is counted under its own name in the
+// decision metrics even for a service that has no instance of it (other
+// tags count as routing.UnknownTag).
 func (s *System) buildPolicyLocked() (*fallback.Policy, error) {
 	var opts []fallback.Option
-	for lane, on := range s.strict {
-		if on {
-			opts = append(opts, fallback.WithLaneMode(lane, fallback.Strict))
+	seen := map[string]bool{tag.Base: true}
+	lanes := []string{s.cfg.Lane}
+	for _, d := range Deployments() {
+		lanes = append(lanes, d.LaneName())
+	}
+	for _, lane := range lanes {
+		if lane == "" {
+			continue
 		}
+		if seen[lane] {
+			continue
+		}
+		seen[lane] = true
+		mode := fallback.Loose
+		if s.strict[lane] {
+			mode = fallback.Strict
+		}
+		opts = append(opts, fallback.WithLaneMode(lane, mode))
 	}
 	return fallback.NewPolicy(opts...)
 }
@@ -448,6 +516,7 @@ func (s *System) Close(ctx context.Context) error {
 	if s.memReg != nil {
 		s.memReg.Close()
 	}
+
 	for _, lis := range s.fixedLis {
 		lis.Close() // those of deployments started at 0 were never served
 	}

@@ -13,7 +13,7 @@
 //	GET  /api/v1/products/{id}          details JSON, passed through
 //	GET  /api/v1/products/{id}/reviews  reviews JSON: {"id": "0", "podname": …, "clustername": "null", "reviews": […]}
 //	GET  /api/v1/products/{id}/ratings  ratings JSON: {"id": 0, "ratings": {…}}
-//	GET  /metrics              the request_result_total counter, Prometheus text format
+//	GET  /metrics              the request_result_total counter (OpenTelemetry, Prometheus text format; see WithMetrics)
 //
 // # Upstream calls
 //

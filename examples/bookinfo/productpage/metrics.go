@@ -1,60 +1,62 @@
 package productpage
 
 import (
-	"cmp"
-	"fmt"
+	"context"
 	"net/http"
-	"slices"
-	"strings"
-	"sync"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 )
 
+// ResultMetric is the OpenTelemetry name of the counter of the results of
+// the calls productpage makes; Prometheus shows it as request_result_total,
+// with the labels destination_app and response_code, as the original
+// Bookinfo does.
+const ResultMetric = "request_result"
+
+const scopeName = "github.com/graylane/graylane/examples/bookinfo/productpage"
+
 // metrics counts the results of the calls productpage makes, by the
-// service called and the HTTP status of the result, and serves them in the
-// Prometheus text format.
+// service called and the HTTP status of the result.
 type metrics struct {
-	mu     sync.Mutex
-	counts map[resultKey]uint64
+	counter metric.Int64Counter
+	serve   http.Handler
 }
 
-type resultKey struct {
-	app  string
-	code int
-}
-
-func newMetrics() *metrics {
-	return &metrics{counts: make(map[resultKey]uint64)}
-}
-
-func (m *metrics) inc(app string, code int) {
-	m.mu.Lock()
-	m.counts[resultKey{app, code}]++
-	m.mu.Unlock()
-}
-
-// ServeHTTP writes the request_result counter, one sample per service and
-// status, sorted.
-func (m *metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	m.mu.Lock()
-	keys := make([]resultKey, 0, len(m.counts))
-	for k := range m.counts {
-		keys = append(keys, k)
+// newMetrics records on mp and serves h at /metrics. With no mp, it makes
+// a MeterProvider of its own, read by a Prometheus exporter that h (when
+// nil) serves.
+func newMetrics(mp metric.MeterProvider, h http.Handler) (*metrics, error) {
+	if mp == nil {
+		reg := prometheus.NewRegistry()
+		exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo(), otelprom.WithoutTargetInfo())
+		if err != nil {
+			return nil, err
+		}
+		mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+		if h == nil {
+			h = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+		}
 	}
-	values := make([]uint64, len(keys))
-	slices.SortFunc(keys, func(a, b resultKey) int {
-		return cmp.Or(cmp.Compare(a.app, b.app), cmp.Compare(a.code, b.code))
-	})
-	for i, k := range keys {
-		values[i] = m.counts[k]
+	if h == nil {
+		h = http.NotFoundHandler()
 	}
-	m.mu.Unlock()
-
-	var b strings.Builder
-	b.WriteString("# HELP request_result_total Results of the calls productpage made, by destination app and response code.\n")
-	b.WriteString("# TYPE request_result_total counter\n")
-	for i, k := range keys {
-		fmt.Fprintf(&b, "request_result_total{destination_app=%q,response_code=\"%d\"} %d\n", k.app, k.code, values[i])
+	c, err := mp.Meter(scopeName).Int64Counter(ResultMetric,
+		metric.WithDescription("Results of the calls productpage made, by destination app and response code."))
+	if err != nil {
+		return nil, err
 	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	_, _ = w.Write([]byte(b.String()))
+	return &metrics{counter: c, serve: h}, nil
 }
+
+func (m *metrics) inc(ctx context.Context, app string, code int) {
+	m.counter.Add(context.WithoutCancel(ctx), 1, metric.WithAttributes(
+		attribute.String("destination_app", app), attribute.String("response_code", strconv.Itoa(code))))
+}
+
+func (m *metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) { m.serve.ServeHTTP(w, r) }

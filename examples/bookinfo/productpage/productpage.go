@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/graylane/graylane/examples/bookinfo/bookinfopb"
 )
@@ -59,6 +60,8 @@ type config struct {
 	reviewsAttempts int
 	ratingsTimeout  time.Duration
 	pageView        func(context.Context, PageView)
+	meter           metric.MeterProvider
+	metricsHandler  http.Handler
 }
 
 // The defaults of the original service.
@@ -129,6 +132,20 @@ func WithRatingsTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.ratingsTimeout = d })
 }
 
+// WithMetrics makes productpage count the results of its calls
+// (ResultMetric) on mp and serve h at /metrics, for a process that exports
+// the metrics of all its parts in one place. The default is a
+// MeterProvider of productpage's own, whose Prometheus exporter /metrics
+// serves. With a nil h, /metrics answers 404.
+func WithMetrics(mp metric.MeterProvider, h http.Handler) Option {
+	return optionFunc(func(c *config) {
+		c.meter, c.metricsHandler = mp, h
+		if h == nil {
+			c.metricsHandler = http.NotFoundHandler()
+		}
+	})
+}
+
 type server struct {
 	cfg           config
 	detailsURL    string
@@ -177,13 +194,17 @@ func New(up Upstreams, opts ...Option) (http.Handler, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	m, err := newMetrics(c.meter, c.metricsHandler)
+	if err != nil {
+		return nil, fmt.Errorf("productpage: metrics: %w", err)
+	}
 	s := &server{
 		cfg:           c,
 		detailsURL:    strings.TrimRight(up.DetailsURL, "/"),
 		client:        up.DetailsClient,
 		reviewsClient: up.Reviews,
 		ratingsClient: up.Ratings,
-		metrics:       newMetrics(),
+		metrics:       m,
 	}
 	if s.client == nil {
 		s.client = http.DefaultClient

@@ -41,7 +41,7 @@ func forwardHeaders(r *http.Request) []string {
 // something that is not JSON.
 func (s *server) details(ctx context.Context, id string, fwd []string) (int, []byte) {
 	code, body := s.fetchDetails(ctx, id, fwd)
-	s.metrics.inc("details", code)
+	s.metrics.inc(ctx, "details", code)
 	return code, body
 }
 
@@ -79,7 +79,7 @@ func (s *server) reviews(ctx context.Context, id string, fwd []string) (int, *bo
 		var resp *bookinfopb.ProductReviews
 		resp, err = s.getReviews(ctx, id, fwd)
 		if err == nil {
-			s.metrics.inc("reviews", http.StatusOK)
+			s.metrics.inc(ctx, "reviews", http.StatusOK)
 			return http.StatusOK, resp
 		}
 		if ctx.Err() != nil { // the caller is gone: no use trying again
@@ -87,7 +87,7 @@ func (s *server) reviews(ctx context.Context, id string, fwd []string) (int, *bo
 		}
 	}
 	code := httpStatus(err)
-	s.metrics.inc("reviews", code)
+	s.metrics.inc(ctx, "reviews", code)
 	return code, nil
 }
 
@@ -107,7 +107,7 @@ func (s *server) ratings(ctx context.Context, id string, fwd []string) (int, *bo
 	if err != nil {
 		code = httpStatus(err)
 	}
-	s.metrics.inc("ratings", code)
+	s.metrics.inc(ctx, "ratings", code)
 	return code, resp
 }
 
