@@ -33,12 +33,16 @@ type fleetProcs struct {
 	mu   sync.Mutex
 	all  []*proc
 	args []string // common flags
+	env  []string // added to the test's environment
 }
 
 func (f *fleetProcs) start(name string, args ...string) *proc {
 	f.t.Helper()
 	p := &proc{name: name, out: &bytes.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(f.bin, append(append([]string{}, f.args...), args...)...)
+	if len(f.env) > 0 {
+		p.cmd.Env = append(os.Environ(), f.env...)
+	}
 	w := &lockedWriter{w: p.out} // one writer for both, so that exec serialises them
 	p.cmd.Stdout, p.cmd.Stderr = w, w
 	require.NoError(f.t, p.cmd.Start())
