@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs every fuzz target of the module, one at a time, and commits what the
+# Runs every fuzz target of every module, one at a time, and commits what the
 # fuzzer found as seed corpus.
 #
-#   bench/fuzz.sh                     # every package of the module
+#   bench/fuzz.sh                     # every package of every module
 #   bench/fuzz.sh ./ingress ./receipt # only these packages
 #
 # For each target (go test -list '^Fuzz'), it runs
@@ -41,10 +41,10 @@ MAX_CORPUS="${MAX_CORPUS:-200}"
 MAX_ENTRY_BYTES="${MAX_ENTRY_BYTES:-16384}"
 
 if [ $# -eq 0 ]; then
-	set -- ./...
+	set -- github.com/graylane/graylane/... # every module of the workspace
 fi
 
-module="$(go list -m)"
+module=github.com/graylane/graylane
 cache="$(go env GOCACHE)/fuzz"
 
 if [ -n "${FUZZ_LOG_DIR:-}" ]; then

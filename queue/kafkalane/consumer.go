@@ -100,16 +100,8 @@ func WithTakeoverTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.takeover = d })
 }
 
-// Stats counts what a Consumer did.
-type Stats struct {
-	Processed    uint64 // records handed to the Handler, takeovers included
-	Skipped      uint64 // records left to another lane
-	Held         uint64 // records left for a lane with no live consumer that nobody else may serve
-	DeadLettered uint64 // records handed to the DeadLetterFunc
-	TakenOver    uint64 // records processed on behalf of a lane that lost its last consumer
-	Takeovers    uint64 // takeovers finished
-	Errors       uint64 // Handler errors
-}
+// Stats counts what a Consumer did (see queue.Stats).
+type Stats = queue.Stats
 
 // Consumer consumes one topic in the lane of its Lanes, processing the
 // records that the lane serves and committing the others, and takes over
@@ -122,7 +114,7 @@ type Consumer struct {
 	group   string
 	log     *slog.Logger
 
-	processed, skipped, held, deadLettered, takenOver, takeovers, errs atomic.Uint64
+	counts queue.Counters
 
 	mu      sync.Mutex
 	next    map[int32]int64 // next offset to decide, per assigned partition; -1 unknown
@@ -170,13 +162,7 @@ func NewConsumer(l *queue.Lanes, topic string, h Handler, opts ...Option) (*Cons
 func (c *Consumer) Group() string { return c.group }
 
 // Stats returns the Consumer's counts so far.
-func (c *Consumer) Stats() Stats {
-	return Stats{
-		Processed: c.processed.Load(), Skipped: c.skipped.Load(), Held: c.held.Load(),
-		DeadLettered: c.deadLettered.Load(), TakenOver: c.takenOver.Load(), Takeovers: c.takeovers.Load(),
-		Errors: c.errs.Load(),
-	}
-}
+func (c *Consumer) Stats() Stats { return c.counts.Stats() }
 
 // Run consumes until ctx is done, then stops gracefully: it commits what
 // it processed, leaves the consumer group and deregisters the consumer, in
@@ -324,18 +310,18 @@ func (c *Consumer) decide(ctx context.Context, tb *queue.Table, r *kgo.Record) e
 	case queue.Process:
 		c.process(ctx, route, t, r)
 	case queue.Skip:
-		c.skipped.Add(1)
+		c.counts.Skipped.Add(1)
 	case queue.Hold:
-		c.held.Add(1)
+		c.counts.Held.Add(1)
 	case queue.DeadLetter:
 		if c.cfg.deadLetter == nil {
-			c.held.Add(1)
+			c.counts.Held.Add(1)
 			return nil
 		}
 		if err := c.cfg.deadLetter(withTag(ctx, route, t), r); err != nil {
 			return fmt.Errorf("kafkalane: dead letter of %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
 		}
-		c.deadLettered.Add(1)
+		c.counts.DeadLettered.Add(1)
 	}
 	return nil
 }
@@ -366,9 +352,9 @@ func withTag(ctx context.Context, route *queue.Route, t tag.Tag) context.Context
 }
 
 func (c *Consumer) process(ctx context.Context, route *queue.Route, t tag.Tag, r *kgo.Record) {
-	c.processed.Add(1)
+	c.counts.Processed.Add(1)
 	if err := c.handler(withTag(ctx, route, t), r); err != nil {
-		c.errs.Add(1)
+		c.counts.Errors.Add(1)
 		c.log.Warn("graylane: handler failed", "group", c.group, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "error", err)
 	}
 }

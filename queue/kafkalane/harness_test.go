@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/graylane/graylane/queue"
 	"github.com/graylane/graylane/queue/kafkalane"
+	"github.com/graylane/graylane/queue/queuetest"
 	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/tag"
 )
@@ -82,62 +82,13 @@ func (b *broker) producer(t testing.TB) *kgo.Client {
 	return cl
 }
 
-// processing is one call of a handler.
-type processing struct {
-	id   string
-	lane string // the consumer's lane
-	tag  string // the tag in the handler's context
-	at   time.Time
-}
-
-// journal records every processing, and wakes whoever waits for a count.
-type journal struct {
-	mu      sync.Mutex
-	all     []processing
-	changed chan struct{}
-}
-
-func newJournal() *journal { return &journal{changed: make(chan struct{})} }
-
-func (j *journal) handler(lane string) kafkalane.Handler {
+// handler returns a Handler that records each record it processes in j,
+// as processed by a consumer of lane.
+func handler(j *queuetest.Journal, lane string) kafkalane.Handler {
 	return func(ctx context.Context, r *kgo.Record) error {
-		t, _ := tag.FromContext(ctx)
-		j.mu.Lock()
-		j.all = append(j.all, processing{id: string(r.Value), lane: lane, tag: t.String(), at: time.Now()})
-		close(j.changed)
-		j.changed = make(chan struct{})
-		j.mu.Unlock()
+		j.Add(ctx, string(r.Value), lane)
 		return nil
 	}
-}
-
-// awaitDistinct waits until n distinct ids are processed.
-func (j *journal) awaitDistinct(t testing.TB, n int, timeout time.Duration) {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		j.mu.Lock()
-		seen := map[string]bool{}
-		for _, p := range j.all {
-			seen[p.id] = true
-		}
-		ch := j.changed
-		j.mu.Unlock()
-		if len(seen) >= n {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			t.Fatalf("%d of %d records processed", len(seen), n)
-		}
-	}
-}
-
-func (j *journal) snapshot() []processing {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return append([]processing(nil), j.all...)
 }
 
 // running is a consumer running in a goroutine.
@@ -172,8 +123,8 @@ func (b *broker) start(t testing.TB, reg registry.Registry, lane string, h kafka
 	return r
 }
 
-// stop stops the consumer gracefully and waits for Run to return.
-func (r *running) stop(t testing.TB) {
+// Stop stops the consumer gracefully and waits for Run to return.
+func (r *running) Stop(t testing.TB) {
 	t.Helper()
 	r.cancel()
 	select {
@@ -185,10 +136,13 @@ func (r *running) stop(t testing.TB) {
 	require.NoError(t, r.l.Close())
 }
 
-// crash makes the consumer crash in the middle of its next batch (or at
+// ArmCrash makes the handler crash the consumer after its next record.
+func (r *running) ArmCrash() { r.crashOnNext.Store(true) }
+
+// Crash makes the consumer crash in the middle of its next batch (or at
 // once, when no record comes within a second) and returns its
 // registration, still in the registry. It may run in any goroutine.
-func (r *running) crash() (registry.Registration, error) {
+func (r *running) Crash() (registry.Registration, error) {
 	r.crashOnNext.Store(true)
 	select {
 	case <-r.done:
@@ -198,23 +152,6 @@ func (r *running) crash() (registry.Registration, error) {
 		<-r.done
 	}
 	return r.c.Registration(), r.l.Close()
-}
-
-// awaitLive waits until l's table says whether lane is live.
-func awaitLive(t testing.TB, l *queue.Lanes, lane string, live bool) time.Time {
-	t.Helper()
-	deadline := time.After(testTimeout)
-	for {
-		ch := l.Changed()
-		if l.Table().Live(lane) == live {
-			return time.Now()
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			t.Fatalf("lane %q never became live=%v", lane, live)
-		}
-	}
 }
 
 // produce sends one record with the given id and tag ("" untagged).
@@ -229,28 +166,4 @@ func produce(ctx context.Context, t testing.TB, cl *kgo.Client, records ...[2]st
 		rs[i] = &kgo.Record{Value: []byte(r[0]), Key: []byte(r[0]), Context: rctx}
 	}
 	require.NoError(t, cl.ProduceSync(ctx, rs...).FirstErr())
-}
-
-// awaitInstances waits until the registry has n consumers of lane, as l
-// sees them.
-func awaitInstances(t testing.TB, reg *registry.Memory, l *queue.Lanes, lane string, n int) {
-	t.Helper()
-	deadline := time.After(testTimeout)
-	for {
-		ch := l.Changed()
-		got := 0
-		for _, in := range reg.Instances(l.Group()) {
-			if in.Tag.String() == lane {
-				got++
-			}
-		}
-		if got == n {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			t.Fatalf("%d consumers of lane %q, want %d", got, lane, n)
-		}
-	}
 }

@@ -75,7 +75,7 @@ func (c *Consumer) takeover(ctx context.Context, adm *kadm.Client, k queue.Takeo
 			c.retryMark(ctx, adm, k.From, from, mark)
 		}
 	}
-	c.takeovers.Add(1)
+	c.counts.Takeovers.Add(1)
 	c.log.Info("graylane: took over a lost lane's records", "group", c.group, "from", k.From, "records", n)
 	return nil
 }
@@ -134,7 +134,7 @@ func (c *Consumer) catchUp(ctx context.Context, k queue.Takeover, start, end map
 			}
 			if t := c.tagOf(ctx, r); k.Takes(t) {
 				c.process(ctx, k.Table().Decide(t), t, r)
-				c.takenOver.Add(1)
+				c.counts.TakenOver.Add(1)
 				n++
 			}
 			if r.Offset+1 >= stop {

@@ -2,7 +2,6 @@ package natslane_test
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/graylane/graylane/queue"
 	"github.com/graylane/graylane/queue/natslane"
+	"github.com/graylane/graylane/queue/queuetest"
 	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/tag"
 )
@@ -56,58 +56,6 @@ func connect(t testing.TB, url string) *nats.Conn {
 	return nc
 }
 
-type processing struct {
-	id   string
-	lane string
-	tag  string
-	at   time.Time
-}
-
-type journal struct {
-	mu      sync.Mutex
-	all     []processing
-	changed chan struct{}
-}
-
-func newJournal() *journal { return &journal{changed: make(chan struct{})} }
-
-func (j *journal) add(id, lane string, ctx context.Context) {
-	t, _ := tag.FromContext(ctx)
-	j.mu.Lock()
-	j.all = append(j.all, processing{id: id, lane: lane, tag: t.String(), at: time.Now()})
-	close(j.changed)
-	j.changed = make(chan struct{})
-	j.mu.Unlock()
-}
-
-func (j *journal) awaitDistinct(t testing.TB, n int, timeout time.Duration) {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		j.mu.Lock()
-		seen := map[string]bool{}
-		for _, p := range j.all {
-			seen[p.id] = true
-		}
-		ch := j.changed
-		j.mu.Unlock()
-		if len(seen) >= n {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			t.Fatalf("%d of %d messages processed", len(seen), n)
-		}
-	}
-}
-
-func (j *journal) snapshot() []processing {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return append([]processing(nil), j.all...)
-}
-
 // running is a consumer with a connection of its own, running in a
 // goroutine.
 type running struct {
@@ -119,7 +67,7 @@ type running struct {
 	done        chan error
 }
 
-func start(t testing.TB, url string, reg registry.Registry, lane string, j *journal, lopts []queue.Option, copts ...natslane.Option) *running {
+func start(t testing.TB, url string, reg registry.Registry, lane string, j *queuetest.Journal, lopts []queue.Option, copts ...natslane.Option) *running {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -131,11 +79,11 @@ func start(t testing.TB, url string, reg registry.Registry, lane string, j *jour
 	require.NoError(t, err)
 	name := lane
 	if name == "" {
-		name = "prod"
+		name = queuetest.BaseLane
 	}
 	r := &running{nc: nc, l: l, done: make(chan error, 1)}
 	h := func(ctx context.Context, msg jetstream.Msg) error {
-		j.add(string(msg.Data()), name, ctx)
+		j.Add(ctx, string(msg.Data()), name)
 		if r.crashOnNext.Load() {
 			r.c.Crash() // before the ack: the message stays unacknowledged
 			r.nc.Close()
@@ -150,7 +98,9 @@ func start(t testing.TB, url string, reg registry.Registry, lane string, j *jour
 	return r
 }
 
-func (r *running) stop(t testing.TB) {
+// Stop stops the consumer gracefully, waits for Run to return and closes
+// its connection and Lanes.
+func (r *running) Stop(t testing.TB) {
 	t.Helper()
 	r.cancel()
 	select {
@@ -163,10 +113,13 @@ func (r *running) stop(t testing.TB) {
 	require.NoError(t, r.l.Close())
 }
 
-// crash makes the consumer die in the middle of its next message (or at
+// ArmCrash makes the handler crash the consumer at its next message.
+func (r *running) ArmCrash() { r.crashOnNext.Store(true) }
+
+// Crash makes the consumer die in the middle of its next message (or at
 // once, when none comes within a second) and returns its registration,
 // still in the registry. It may run in any goroutine.
-func (r *running) crash() (registry.Registration, error) {
+func (r *running) Crash() (registry.Registration, error) {
 	r.crashOnNext.Store(true)
 	select {
 	case <-r.done:
@@ -178,44 +131,6 @@ func (r *running) crash() (registry.Registration, error) {
 	r.cancel()
 	r.nc.Close()
 	return r.c.Registration(), r.l.Close()
-}
-
-func awaitLive(t testing.TB, l *queue.Lanes, lane string, live bool) time.Time {
-	t.Helper()
-	deadline := time.After(testTimeout)
-	for {
-		ch := l.Changed()
-		if l.Table().Live(lane) == live {
-			return time.Now()
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			t.Fatalf("lane %q never became live=%v", lane, live)
-		}
-	}
-}
-
-func awaitInstances(t testing.TB, reg *registry.Memory, l *queue.Lanes, lane string, n int) {
-	t.Helper()
-	deadline := time.After(testTimeout)
-	for {
-		ch := l.Changed()
-		got := 0
-		for _, in := range reg.Instances(l.Group()) {
-			if in.Tag.String() == lane {
-				got++
-			}
-		}
-		if got == n {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			t.Fatalf("%d consumers of lane %q, want %d", got, lane, n)
-		}
-	}
 }
 
 // publish sends messages (id, tag) to JetStream, tagged with Inject.

@@ -74,16 +74,8 @@ func WithBatch(n int) Option { return optionFunc(func(c *config) { c.batch = n }
 // delivered again (default 30s, JetStream's).
 func WithAckWait(d time.Duration) Option { return optionFunc(func(c *config) { c.ackWait = d }) }
 
-// Stats counts what a Consumer did.
-type Stats struct {
-	Processed    uint64 // messages handed to the Handler, takeovers included
-	Skipped      uint64 // messages left to another lane
-	Held         uint64 // messages left for a lane that nobody else may serve
-	DeadLettered uint64 // messages handed to the DeadLetterFunc
-	TakenOver    uint64 // messages processed on behalf of a lane that lost its last consumer
-	Takeovers    uint64 // takeovers finished
-	Errors       uint64 // Handler errors
-}
+// Stats counts what a Consumer did (see queue.Stats).
+type Stats = queue.Stats
 
 // Consumer consumes a JetStream stream in the lane of its Lanes, through
 // the lane's durable consumer (see Name), and takes over what a lost lane
@@ -97,7 +89,7 @@ type Consumer struct {
 	name    string
 	log     *slog.Logger
 
-	processed, skipped, held, deadLettered, takenOver, takeovers, errs atomic.Uint64
+	counts queue.Counters
 
 	mu      sync.Mutex
 	reg     registry.Registration
@@ -136,13 +128,7 @@ func NewConsumer(js jetstream.JetStream, stream string, l *queue.Lanes, h Handle
 func (c *Consumer) Durable() string { return c.name }
 
 // Stats returns the Consumer's counts so far.
-func (c *Consumer) Stats() Stats {
-	return Stats{
-		Processed: c.processed.Load(), Skipped: c.skipped.Load(), Held: c.held.Load(),
-		DeadLettered: c.deadLettered.Load(), TakenOver: c.takenOver.Load(), Takeovers: c.takeovers.Load(),
-		Errors: c.errs.Load(),
-	}
-}
+func (c *Consumer) Stats() Stats { return c.counts.Stats() }
 
 // Run consumes until ctx is done, then stops gracefully: it acknowledges
 // what it processed (and waits for the server to have the acks), then
@@ -340,23 +326,23 @@ func (c *Consumer) decide(ctx context.Context, tb *queue.Table, msg jetstream.Ms
 	case queue.Process:
 		c.process(ctx, route, t, msg, true)
 	case queue.Skip:
-		c.skipped.Add(1)
+		c.counts.Skipped.Add(1)
 		_ = msg.Ack()
 	case queue.Hold:
-		c.held.Add(1)
+		c.counts.Held.Add(1)
 		_ = msg.Ack()
 	case queue.DeadLetter:
 		if c.cfg.deadLetter == nil {
-			c.held.Add(1)
+			c.counts.Held.Add(1)
 			_ = msg.Ack()
 			break
 		}
 		if err := c.cfg.deadLetter(withTag(ctx, route, t), msg); err != nil {
 			_ = msg.Nak()
-			c.errs.Add(1)
+			c.counts.Errors.Add(1)
 			break
 		}
-		c.deadLettered.Add(1)
+		c.counts.DeadLettered.Add(1)
 		_ = msg.Ack()
 	}
 	if md, err := msg.Metadata(); err == nil {
@@ -368,9 +354,9 @@ func (c *Consumer) decide(ctx context.Context, tb *queue.Table, msg jetstream.Ms
 }
 
 func (c *Consumer) process(ctx context.Context, route *queue.Route, t tag.Tag, msg jetstream.Msg, ack bool) {
-	c.processed.Add(1)
+	c.counts.Processed.Add(1)
 	if err := c.handler(withTag(ctx, route, t), msg); err != nil {
-		c.errs.Add(1)
+		c.counts.Errors.Add(1)
 		c.log.Warn("graylane: handler failed", "consumer", c.name, "subject", msg.Subject(), "error", err)
 		if ack {
 			_ = msg.Nak()
@@ -399,7 +385,7 @@ func (c *Consumer) switchTables(ctx context.Context, prev, next *queue.Table) {
 			}
 			continue
 		}
-		c.takeovers.Add(1)
+		c.counts.Takeovers.Add(1)
 		c.log.Info("graylane: took over a lost lane's messages", "consumer", c.name, "from", k.From, "messages", n)
 	}
 }
@@ -448,7 +434,7 @@ func (c *Consumer) takeover(ctx context.Context, k queue.Takeover) (int, error) 
 				}
 				if t := readTag(ctx, c.cfg.prop, msg.Headers()); k.Takes(t) {
 					c.process(ctx, k.Table().Decide(t), t, msg, false)
-					c.takenOver.Add(1)
+					c.counts.TakenOver.Add(1)
 					n++
 				}
 				if md.Sequence.Stream == end {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/graylane/graylane/queue"
 	"github.com/graylane/graylane/queue/natslane"
+	"github.com/graylane/graylane/queue/queuetest"
 	"github.com/graylane/graylane/registry"
 	"github.com/graylane/graylane/tag"
 )
@@ -54,7 +55,7 @@ func TestSubscribe(t *testing.T) {
 	}
 	base, bs := subscribe("")
 	_, gs := subscribe("gray")
-	awaitLive(t, base, "gray", true)
+	queuetest.AwaitLive(t, base, "gray", true)
 	ctx := tag.NewContext(context.Background(), tag.MustParse("gray"))
 	require.NoError(t, nc.PublishMsg(natslane.NewMsg(ctx, nil, "core.a", []byte("1"))))
 	require.NoError(t, nc.PublishMsg(natslane.NewMsg(context.Background(), nil, "core.a", []byte("2"))))
@@ -81,12 +82,12 @@ func TestDurableDeletedUnderTheConsumer(t *testing.T) {
 	url := startServer(t)
 	reg := registry.NewMemory()
 	defer reg.Close()
-	j := newJournal()
+	j := queuetest.NewJournal()
 	base := start(t, url, reg, "", j, nil)
-	defer base.stop(t)
+	defer base.Stop(t)
 	gray := start(t, url, reg, "gray", j, nil)
-	defer gray.stop(t)
-	awaitLive(t, base.l, "gray", true)
+	defer gray.Stop(t)
+	queuetest.AwaitLive(t, base.l, "gray", true)
 
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -94,10 +95,10 @@ func TestDurableDeletedUnderTheConsumer(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, js.DeleteConsumer(ctx, stream, gray.c.Durable()))
 	publish(ctx, t, js, [2]string{"m1", "gray"}, [2]string{"m2", ""})
-	j.awaitDistinct(t, 2, testTimeout)
+	j.AwaitDistinct(t, 2, testTimeout)
 	byID := map[string]string{}
-	for _, p := range j.snapshot() {
-		byID[p.id] = p.lane
+	for _, p := range j.Snapshot() {
+		byID[p.ID] = p.Lane
 	}
 	assert.Equal(t, map[string]string{"m1": "gray", "m2": "prod"}, byID)
 	_, err = js.Consumer(ctx, stream, gray.c.Durable())
