@@ -6,8 +6,10 @@
 package etcdtest
 
 import (
+	"errors"
 	"net"
 	"net/url"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,13 +41,19 @@ type Server struct {
 // closed when the test ends, if the test has not closed it already.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	s := &Server{
-		tb:     tb,
-		dir:    tb.TempDir(),
-		client: url.URL{Scheme: "http", Host: FreeAddr(tb)},
-		peer:   url.URL{Scheme: "http", Host: FreeAddr(tb)},
+	s := &Server{tb: tb, dir: tb.TempDir()}
+	// A free port may be taken, before etcd binds it, by a connection
+	// another test opens (the kernel picks its local port from the same
+	// range): then try other ports.
+	var err error
+	for range 5 {
+		s.client = url.URL{Scheme: "http", Host: FreeAddr(tb)}
+		s.peer = url.URL{Scheme: "http", Host: FreeAddr(tb)}
+		if err = s.start(); !errors.Is(err, syscall.EADDRINUSE) {
+			break
+		}
 	}
-	s.Restart()
+	require.NoError(tb, err)
 	front, err := tcpproxy.New(s.client.Host)
 	require.NoError(tb, err)
 	s.front = front
@@ -55,6 +63,12 @@ func Start(tb testing.TB) *Server {
 
 // Restart starts etcd again after Stop, on the same directory and ports.
 func (s *Server) Restart() {
+	s.tb.Helper()
+	require.NoError(s.tb, s.start())
+}
+
+// start starts etcd on the server's directory and ports.
+func (s *Server) start() error {
 	s.tb.Helper()
 	require.Nil(s.tb, s.e, "etcd is running")
 	cfg := embed.NewConfig()
@@ -66,14 +80,17 @@ func (s *Server) Restart() {
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{s.peer}, []url.URL{s.peer}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	e, err := embed.StartEtcd(cfg)
-	require.NoError(s.tb, err)
+	if err != nil {
+		return err
+	}
 	select {
 	case <-e.Server.ReadyNotify():
 	case <-time.After(readyTimeout):
 		e.Close()
-		s.tb.Fatal("etcd did not become ready")
+		return errors.New("etcd did not become ready")
 	}
 	s.e = e
+	return nil
 }
 
 // Stop stops etcd, breaking its clients' connections first.
