@@ -7,7 +7,6 @@ package etcdtest
 
 import (
 	"errors"
-	"net"
 	"net/url"
 	"syscall"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
 
+	"github.com/graylane/graylane/internal/freeport"
 	"github.com/graylane/graylane/internal/tcpproxy"
 )
 
@@ -129,12 +129,12 @@ func NewClient(endpoint string) (*clientv3.Client, error) {
 	})
 }
 
-// FreeAddr returns a loopback address with a port nobody listens on.
+// FreeAddr returns a loopback address with a port nobody listens on, below
+// the range of ports the kernel gives outgoing connections (see package
+// internal/freeport).
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	require.NoError(tb, err)
-	addr := lis.Addr().String()
-	require.NoError(tb, lis.Close())
 	return addr
 }

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -33,6 +32,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graylane/graylane/internal/freeport"
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -422,14 +422,7 @@ func (s *Server) Kubeconfig(cfg *rest.Config, name string) (string, error) {
 	return p, os.WriteFile(p, []byte(b.String()), 0o600)
 }
 
-func freePort() (int, error) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer lis.Close()
-	return lis.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return freeport.Port() }
 
 // Require returns the binary's path, or skips tb (fails it when CI=true)
 // with a message that says how to build it.
