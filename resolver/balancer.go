@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -143,7 +142,7 @@ func (balancerBuilder) Build(cc balancer.ClientConn, opts balancer.BuildOptions)
 		service:    strings.TrimPrefix(opts.Target.Endpoint(), "/"),
 		lanes:      map[string]*laneInfo{},
 		parked:     map[string]bool{},
-		tel:        lanes.Shared(nil),
+		counters:   lanes.Shared(nil).NewCounters(),
 		cfg:        &LBConfig{},
 	}
 	b.child = endpointsharding.NewBalancer(b, opts, balancer.Get(pickfirst.Name).Build, endpointsharding.Options{})
@@ -169,7 +168,7 @@ type tagBalancer struct {
 	mu          sync.Mutex
 	closed      bool
 	cfg         *LBConfig
-	tel         *lanes.Telemetry
+	counters    *lanes.Counters         // this channel's decision counters
 	policy      *fallback.Policy        // from the resolver, else cfg.Policy
 	endpoints   []grpcresolver.Endpoint // all, from the resolver
 	resolverAt  grpcresolver.State
@@ -184,11 +183,10 @@ type tagBalancer struct {
 
 // laneInfo is what the balancer keeps about a lane between pickers.
 type laneInfo struct {
-	next            atomic.Uint32 // the lane's rotation: calls picked from it, from a random start
-	counted         uint32        // next at the last sweep
-	seq             []int         // rotation of the ready children by index
-	seqWeights      []uint32      // the weights seq was made for
-	waking          atomic.Bool   // a wake-up is under way
+	counted         uint64      // the channel's calls served by the lane at the last sweep
+	seq             []int       // rotation of the ready children by index
+	seqWeights      []uint32    // the weights seq was made for
+	waking          atomic.Bool // a wake-up is under way
 	connectingSince time.Time
 	waitUntil       time.Time
 }
@@ -209,7 +207,10 @@ func (b *tagBalancer) UpdateClientConnState(ccs balancer.ClientConnState) error 
 	if b.policy == nil {
 		b.policy = b.cfg.policy()
 	}
-	b.tel = lanes.Shared(stateMeterProvider(ccs.ResolverState))
+	if tel := lanes.Shared(stateMeterProvider(ccs.ResolverState)); tel != b.counters.Telemetry() {
+		b.counters.Close()
+		b.counters = tel.NewCounters()
+	}
 	b.endpoints = ccs.ResolverState.Endpoints
 	b.resolverAt = ccs.ResolverState
 	b.haveState = len(b.endpoints) > 0
@@ -270,7 +271,7 @@ func (b *tagBalancer) ResolverError(err error) {
 	have := b.haveState
 	b.mu.Unlock()
 	if have {
-		b.tel.Log().Debug("graylane balancer: resolver error ignored, keeping the last state",
+		b.counters.Telemetry().Log().Debug("graylane balancer: resolver error ignored, keeping the last state",
 			"service", b.service, "error", err)
 		return
 	}
@@ -292,6 +293,7 @@ func (b *tagBalancer) Close() {
 	b.closed = true
 	stopTimer(b.deadline)
 	stopTimer(b.sweep)
+	b.counters.Close() // what the channel counted stays in the totals
 	b.mu.Unlock()
 	b.childMu.Lock()
 	defer b.childMu.Unlock()
@@ -386,7 +388,6 @@ func (b *tagBalancer) laneStatesLocked(now time.Time, failover time.Duration) ma
 			info := b.lanes[lane]
 			if info == nil {
 				info = &laneInfo{}
-				info.next.Store(rand.Uint32()) // clients of one service start apart
 				b.lanes[lane] = info
 			}
 			v = &laneView{name: lane, info: info, state: fallback.NotReady}
@@ -481,7 +482,7 @@ func (b *tagBalancer) wake(lane string) {
 		info.connectingSince, info.waitUntil = now, now.Add(wait)
 		info.waking.Store(false)
 	}
-	b.tel.Log().Debug("graylane balancer: waking idle lane", "service", b.service, "lane", lane)
+	b.counters.Telemetry().Log().Debug("graylane balancer: waking idle lane", "service", b.service, "lane", lane)
 	state := b.childStateLocked()
 	b.mu.Unlock()
 	b.child.UpdateClientConnState(balancer.ClientConnState{ResolverState: state})
@@ -517,7 +518,7 @@ func (b *tagBalancer) sweepIdle() {
 		if lane == base || b.parked[lane] {
 			continue
 		}
-		calls := info.next.Load()
+		calls := b.counters.Calls(lane)
 		used := calls != info.counted
 		info.counted = calls
 		if !used && info.connectingSince.IsZero() {
@@ -530,7 +531,7 @@ func (b *tagBalancer) sweepIdle() {
 		b.mu.Unlock()
 		return
 	}
-	b.tel.Log().Debug("graylane balancer: parking idle lanes", "service", b.service, "lanes", parked)
+	b.counters.Telemetry().Log().Debug("graylane balancer: parking idle lanes", "service", b.service, "lanes", parked)
 	state := b.childStateLocked()
 	b.mu.Unlock()
 	b.child.UpdateClientConnState(balancer.ClientConnState{ResolverState: state})

@@ -194,7 +194,7 @@ func BenchmarkResolverUpdate(b *testing.B) {
 		state := r.state(insts)
 		bal := &tagBalancer{
 			cc: &fakeCC{ready: make(chan struct{}, 1)}, service: "svc",
-			lanes: map[string]*laneInfo{}, parked: map[string]bool{}, tel: lanes.Shared(nil),
+			lanes: map[string]*laneInfo{}, parked: map[string]bool{}, counters: lanes.Shared(nil).NewCounters(),
 		}
 		bal.cfg = &LBConfig{}
 		bal.policy = bal.cfg.policy()
@@ -247,7 +247,7 @@ func BenchmarkRebuild(b *testing.B) {
 				state := r.state(insts)
 				bal := &tagBalancer{
 					cc: &fakeCC{ready: make(chan struct{}, 1)}, service: "svc",
-					lanes: map[string]*laneInfo{}, parked: map[string]bool{}, tel: tel, cfg: &LBConfig{},
+					lanes: map[string]*laneInfo{}, parked: map[string]bool{}, counters: tel.NewCounters(), cfg: &LBConfig{},
 				}
 				bal.policy = bal.cfg.policy()
 				bal.endpoints = state.Endpoints

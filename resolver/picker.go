@@ -2,7 +2,7 @@ package resolver
 
 import (
 	"errors"
-	"sync/atomic"
+	"math/rand/v2"
 
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/balancer"
@@ -16,9 +16,9 @@ import (
 )
 
 // picker is an immutable snapshot: every decision a call can meet is worked
-// out when it is built, so Pick is a tag lookup, two atomic adds (the
-// lane's rotation and the decision counter) and the child's Pick. It never
-// locks and never allocates.
+// out when it is built, so Pick is a tag lookup, one atomic add (on the
+// channel's own counter of that decision, which is also the route's
+// rotation) and the child's Pick. It never locks and never allocates.
 type picker struct {
 	untagged *route
 	byLane   lanes.Index[route] // lanes with instances, and lanes the policy names
@@ -41,9 +41,9 @@ type route struct {
 	lane  *laneView         // serve from this lane
 	slots []balancer.Picker // lane.ready's pickers in weighted round-robin order
 	mod   lanes.FastMod     // % len(slots)
-	next  *atomic.Uint32    // the lane's position in slots, kept by the balancer
+	start uint32            // where the rotation starts: random, so channels do not move in step
 	md    metadata.MD       // fallback.Header for fallback routes
-	stats *lanes.Stats
+	stats *lanes.Stats      // the channel's counter of this decision; its count is the rotation
 }
 
 func newPicker(b *tagBalancer, sp *fallback.ServicePolicy, states map[string]*laneView) *picker {
@@ -56,8 +56,8 @@ func newPicker(b *tagBalancer, sp *fallback.ServicePolicy, states map[string]*la
 		case err != nil:
 			reason := lanes.ReasonOf(err)
 			r.err = pickError(err)
-			r.stats = b.tel.Decision(b.service, requested, "", reason)
-			b.tel.LogDecision(b.service, requested, "", reason, err)
+			r.stats = b.counters.Decision(b.service, requested, "", reason)
+			b.counters.Telemetry().LogDecision(b.service, requested, "", reason, err)
 		case d.Wait:
 			r.wait = states[d.Lane]
 		default:
@@ -67,12 +67,12 @@ func newPicker(b *tagBalancer, sp *fallback.ServicePolicy, states map[string]*la
 				slotsOf[r.lane] = r.slots
 			}
 			r.mod = lanes.NewFastMod(uint32(len(r.slots)))
-			r.next = &r.lane.info.next
+			r.start = rand.Uint32()
 			if d.Reason.IsFallback() {
 				r.md = metadata.Pairs(fallback.Header, d.Reason.String())
-				b.tel.LogDecision(b.service, requested, d.Lane, d.Reason, nil)
+				b.counters.Telemetry().LogDecision(b.service, requested, d.Lane, d.Reason, nil)
 			}
-			r.stats = b.tel.Decision(b.service, requested, d.Lane, d.Reason)
+			r.stats = b.counters.Decision(b.service, requested, d.Lane, d.Reason)
 		}
 		return r
 	}
@@ -123,11 +123,11 @@ func (p *picker) Pick(info balancer.PickInfo) (balancer.PickResult, error) {
 		p.wake(r.wait)
 		return balancer.PickResult{}, balancer.ErrNoSubConnAvailable
 	}
-	res, err := r.slots[r.mod.Of(r.next.Add(1))].Pick(info)
+	n := r.stats.N.Add(1)
+	res, err := r.slots[r.mod.Of(uint32(n)+r.start)].Pick(info)
 	if err != nil {
 		return res, err
 	}
-	r.stats.N.Add(1)
 	if r.md != nil {
 		if res.Metadata == nil {
 			res.Metadata = r.md

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,17 +30,18 @@ var ErrUnknownService = errors.New("unknown service")
 // a connection (see Failed); it is unavailable when all its instances are
 // not serving or failing.
 type Router struct {
-	reg     registry.Registry
-	static  *fallback.Policy
-	dynamic *fallback.Dynamic
-	tel     *lanes.Telemetry
-	ownTel  bool // tel reports to a provider of its own: Close unregisters it
-	downFor time.Duration
-	max     int
-	idle    time.Duration
-	logger  *slog.Logger
-	ctx     context.Context // cancelled by Close
-	cancel  context.CancelFunc
+	reg      registry.Registry
+	static   *fallback.Policy
+	dynamic  *fallback.Dynamic
+	tel      *lanes.Telemetry
+	ownTel   bool            // tel reports to a provider of its own: Close unregisters it
+	counters *lanes.Counters // the Router's own decision counters, also its rotations
+	downFor  time.Duration
+	max      int
+	idle     time.Duration
+	logger   *slog.Logger
+	ctx      context.Context // cancelled by Close
+	cancel   context.CancelFunc
 
 	mu       sync.Mutex
 	services map[string]*routedService
@@ -68,6 +68,7 @@ func NewRouter(reg registry.Registry, policy *fallback.Policy, opts ...Option) *
 	} else {
 		r.tel = lanes.Shared(nil)
 	}
+	r.counters = r.tel.NewCounters()
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if r.idle > 0 {
 		r.wg.Add(1)
@@ -136,6 +137,7 @@ func (r *Router) Close() error {
 	}
 	r.mu.Unlock()
 	r.wg.Wait()
+	r.counters.Close() // what the Router counted stays in the totals
 	if r.ownTel {
 		r.tel.Close() // its own meter provider's callback
 	}
@@ -164,7 +166,7 @@ func (r *Router) service(ctx context.Context, name string) (*routedService, erro
 			r.mu.Unlock()
 			return nil, err
 		}
-		s = &routedService{name: name, ready: make(chan struct{}), down: map[string]time.Time{}, next: map[string]*atomic.Uint32{}}
+		s = &routedService{name: name, ready: make(chan struct{}), down: map[string]time.Time{}}
 		r.services[name] = s
 		r.wg.Add(1)
 		go s.watch(r)
@@ -222,12 +224,9 @@ func (r *Router) sweep() {
 
 // routedService is one watched service.
 type routedService struct {
-	name  string
-	ready chan struct{} // closed when the first set has arrived
-	used  atomicFlag
-	// next holds each lane's rotation, from a random start, so that the
-	// routers of one process do not move in step. Guarded by mu.
-	next   map[string]*atomic.Uint32
+	name   string
+	ready  chan struct{} // closed when the first set has arrived
+	used   atomicFlag
 	cancel context.CancelFunc
 	table  atomic.Pointer[routeTable]
 
@@ -377,12 +376,7 @@ func (s *routedService) rebuildLocked(r *Router, now time.Time, werr error) {
 			s.rebuildLocked(r, time.Now(), nil)
 		})
 	}
-	for lane := range s.next { // forget the rotations of lanes gone
-		if !slices.ContainsFunc(s.insts, func(in registry.Instance) bool { return in.Lane(r.policy().Base()) == lane }) {
-			delete(s.next, lane)
-		}
-	}
-	s.table.Store(newRouteTable(r, s.name, r.policy(), s.insts, s.down, s.next, werr))
+	s.table.Store(newRouteTable(r, s.name, r.policy(), s.insts, s.down, werr))
 }
 
 func (s *routedService) route(r *Router, t tag.Tag) (Route, error) {
@@ -403,11 +397,11 @@ func (s *routedService) route(r *Router, t tag.Tag) (Route, error) {
 			}
 		}
 	}
-	rt.stats.N.Add(1)
+	n := rt.stats.N.Add(1)
 	if rt.err != nil {
 		return Route{}, rt.err
 	}
-	in := rt.lane.insts[rt.seq[rt.mod.Of(rt.lane.next.Add(1))]]
+	in := rt.lane.insts[rt.seq[rt.mod.Of(uint32(n)+rt.start)]]
 	return Route{Instance: in, Lane: rt.lane.name, Reason: rt.reason, TagHeader: rt.tagHeader, FallbackHeader: rt.fbHeader}, nil
 }
 
@@ -427,7 +421,6 @@ type tableLane struct {
 	state fallback.State
 	insts []registry.Instance // ready ones
 	all   []registry.Instance // every one, kept only for Explain
-	next  *atomic.Uint32      // the rotation, shared with the tables before and after
 }
 
 // groupLanes groups insts by lane (base for untagged instances) and says
@@ -468,6 +461,7 @@ type tableRoute struct {
 	reason    fallback.Reason
 	seq       []int
 	mod       lanes.FastMod // % len(seq)
+	start     uint32        // where the rotation starts
 	stats     *lanes.Stats
 	tagHeader []string
 	fbHeader  []string
@@ -480,7 +474,7 @@ func (tb *routeTable) stateOf(lane string) fallback.State {
 	return fallback.Absent
 }
 
-func newRouteTable(r *Router, service string, p *fallback.Policy, insts []registry.Instance, down map[string]time.Time, next map[string]*atomic.Uint32, werr error) *routeTable {
+func newRouteTable(r *Router, service string, p *fallback.Policy, insts []registry.Instance, down map[string]time.Time, werr error) *routeTable {
 	tb := &routeTable{sp: p.Service(service)}
 	if werr != nil {
 		tb.err = fmt.Errorf("graylane: service %q: %w", service, werr)
@@ -491,13 +485,6 @@ func newRouteTable(r *Router, service string, p *fallback.Policy, insts []regist
 		return tb
 	}
 	tb.lanes = groupLanes(p.Base(), insts, down, false)
-	for name, l := range tb.lanes {
-		if l.next = next[name]; l.next == nil {
-			l.next = new(atomic.Uint32)
-			l.next.Store(rand.Uint32())
-			next[name] = l.next
-		}
-	}
 	seqOf := map[*tableLane][]int{} // one rotation per lane, shared by its routes
 	build := func(t tag.Tag, requested string) *tableRoute {
 		d, err := tb.sp.Decide(service, t, tb.stateOf)
@@ -508,7 +495,7 @@ func newRouteTable(r *Router, service string, p *fallback.Policy, insts []regist
 		if err != nil {
 			rt.err = err
 			reason := lanes.ReasonOf(err)
-			rt.stats = r.tel.Decision(service, requested, "", reason)
+			rt.stats = r.counters.Decision(service, requested, "", reason)
 			r.tel.LogDecision(service, requested, "", reason, err)
 			return rt
 		}
@@ -527,7 +514,8 @@ func newRouteTable(r *Router, service string, p *fallback.Policy, insts []regist
 			rt.fbHeader = []string{d.Reason.String()}
 			r.tel.LogDecision(service, requested, d.Lane, d.Reason, nil)
 		}
-		rt.stats = r.tel.Decision(service, requested, d.Lane, d.Reason)
+		rt.stats = r.counters.Decision(service, requested, d.Lane, d.Reason)
+		rt.start = rand.Uint32() // Routers of one service do not move in step
 		return rt
 	}
 	var byLane map[string]*tableRoute

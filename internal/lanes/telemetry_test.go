@@ -39,7 +39,8 @@ func TestCollectionDoesNotBlockDecisions(t *testing.T) {
 	defer mp.Shutdown(context.Background())
 	tel := New(mp, nil)
 	defer tel.Close()
-	tel.Decision("svc", "", "prod", fallback.Untagged).N.Add(3)
+	c := tel.NewCounters()
+	c.Decision("svc", "", "prod", fallback.Untagged).N.Add(3)
 
 	o := &blockingObserver{entered: make(chan struct{}), release: make(chan struct{})}
 	collected := make(chan error, 1)
@@ -47,7 +48,7 @@ func TestCollectionDoesNotBlockDecisions(t *testing.T) {
 	<-o.entered // the collection holds its first observation
 
 	done := make(chan *Stats, 1)
-	go func() { done <- tel.Decision("svc", "gray", "gray", fallback.Matched) }()
+	go func() { done <- c.Decision("svc", "gray", "gray", fallback.Matched) }()
 	select {
 	case s := <-done:
 		assert.NotNil(t, s)
@@ -58,19 +59,9 @@ func TestCollectionDoesNotBlockDecisions(t *testing.T) {
 	require.NoError(t, <-collected)
 }
 
-// TestTelemetryCounts: every kind of decision is one series, with its
-// count, read through the SDK.
-func TestTelemetryCounts(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
-	tel := New(mp, nil)
-	defer tel.Close()
-	a := tel.Decision("svc", "gray", "prod", fallback.NoInstances)
-	require.Same(t, a, tel.Decision("svc", "gray", "prod", fallback.NoInstances))
-	a.N.Add(2)
-	tel.Decision("svc", "", "prod", fallback.Untagged).N.Add(1)
-
+// collect reads the decision counter, keyed "tag:reason".
+func collect(t *testing.T, reader *sdkmetric.ManualReader) map[string]int64 {
+	t.Helper()
 	var rm metricdata.ResourceMetrics
 	require.NoError(t, reader.Collect(context.Background(), &rm))
 	got := map[string]int64{}
@@ -84,7 +75,68 @@ func TestTelemetryCounts(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, map[string]int64{"gray:noinstances": 2, ":untagged": 1}, got)
+	return got
+}
+
+// TestTelemetryCounts: every kind of decision is one series; the clients'
+// own counters of a kind add up in it, and what a closed client counted
+// stays.
+func TestTelemetryCounts(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	tel := New(mp, nil)
+	defer tel.Close()
+	c1, c2 := tel.NewCounters(), tel.NewCounters()
+	a := c1.Decision("svc", "gray", "prod", fallback.NoInstances)
+	require.Same(t, a, c1.Decision("svc", "gray", "prod", fallback.NoInstances))
+	b := c2.Decision("svc", "gray", "prod", fallback.NoInstances)
+	require.NotSame(t, a, b, "each client counts, and rotates, on its own")
+	a.N.Add(2)
+	b.N.Add(5)
+	c1.Decision("svc", "", "prod", fallback.Untagged).N.Add(1)
+	assert.Equal(t, map[string]int64{"gray:noinstances": 7, ":untagged": 1}, collect(t, reader))
+	assert.Equal(t, uint64(3), c1.Calls("prod"))
+	assert.Zero(t, c1.Calls("gray"))
+
+	c1.Close()
+	c1.Close()
+	assert.Equal(t, map[string]int64{"gray:noinstances": 7, ":untagged": 1}, collect(t, reader), "a closed client's counts stay")
+	b.N.Add(1)
+	assert.Equal(t, map[string]int64{"gray:noinstances": 8, ":untagged": 1}, collect(t, reader))
+}
+
+// TestCloseIsNeverSeenHalfway: collections racing with clients that close
+// never see a series go down.
+func TestCloseIsNeverSeenHalfway(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	tel := New(mp, nil)
+	defer tel.Close()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c := tel.NewCounters()
+			c.Decision("svc", "", "prod", fallback.Untagged).N.Add(1)
+			c.Close()
+		}
+	}()
+	var last int64
+	for range 200 {
+		n := collect(t, reader)[":untagged"]
+		require.GreaterOrEqual(t, n, last, "the series went down")
+		last = n
+	}
+	close(stop)
+	<-done
 }
 
 // TestShared: one Telemetry per MeterProvider, and one for the global.
