@@ -26,9 +26,12 @@
 // The balancer composes grpc-go's endpointsharding with one pick_first
 // child per instance, as round_robin does, and groups the children by lane.
 // Every decision a call can meet is worked out when the picker is built, so
-// Pick is a tag lookup, two atomic adds (the lane's rotation, which each
-// channel starts at a random slot, and the decision counter) and the
-// child's Pick: it never locks and never allocates. A lane is ready when
+// Pick is a tag lookup, one atomic add and the child's Pick: it never locks
+// and never allocates. The add is on the channel's own counter of that
+// decision, which outlives pickers: it is counted in the decision metric,
+// and it is the route's rotation, started at a random slot, so that two
+// channels to one service never move in step. The idle-lane sweep reads
+// the channel's own counters too. A lane is ready when
 // one of its instances is connected and serving (registry health, and
 // grpc.health.v1 with WithHealthCheck); the channel reports READY when a
 // lane can serve, TRANSIENT_FAILURE when instances are connected but none
