@@ -156,19 +156,8 @@ func TestMultiProcessKubernetes(t *testing.T) {
 	// The endpointslice controller removes reviews-v2's endpoint (its Pod
 	// is being deleted) under a steady gray load; the process keeps
 	// serving what it has, as a terminating Pod does.
-	loadCtx, stopLoad := context.WithCancel(context.Background())
+	progress, stopLoad := startGrayLoad(base)
 	defer stopLoad()
-	during := make(chan loadgen.Result, 1)
-	progress := make(chan int)
-	go func() {
-		res, _ := loadgen.Run(loadCtx, loadgen.Config{URL: base, Rate: 50, Duration: time.Minute, Tagged: 1, Route: true, PageErrors: true, Progress: progress})
-		during <- res
-	}()
-	for n := range progress { // let the load run against reviews-v2 first
-		if n >= 20 {
-			break
-		}
-	}
 	removed := time.Now()
 	require.NoError(t, kubetest.PutSlice(ctx, s.Admin(), ns, "reviews-v2-0", "reviews", "", 0))
 	until(t, "gray falls back to reviews-v1", gray, func(p page) bool { return p.reviewsPod() == "reviews-v1-0" })
@@ -179,8 +168,7 @@ func TestMultiProcessKubernetes(t *testing.T) {
 	for range 50 { // a little more load after the process has gone
 		<-progress
 	}
-	stopLoad()
-	res := <-during
+	res := stopLoad()
 	t.Logf("load while reviews-v2's endpoint was removed: %d requests, %d failed; gray fell back to reviews-v1 after %v",
 		res.Requests, res.Errors, fellBack.Round(time.Millisecond))
 	assert.Zero(t, res.Errors, "%v", res.ErrorSamples)

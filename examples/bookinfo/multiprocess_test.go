@@ -139,19 +139,8 @@ func TestMultiProcess(t *testing.T) {
 	assert.Equal(t, "reviews-v1-0", until(t, "untagged unchanged", untagged, func(p page) bool { return p.status == 200 }).reviewsPod())
 
 	// Kill reviews-v2 under gray load.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	during := make(chan loadgen.Result, 1)
-	progress := make(chan int)
-	go func() {
-		res, _ := loadgen.Run(ctx, loadgen.Config{URL: base, Rate: 50, Duration: time.Minute, Tagged: 1, Route: true, PageErrors: true, Progress: progress})
-		during <- res
-	}()
-	for n := range progress { // let the load run against reviews-v2 first
-		if n >= 20 {
-			break
-		}
-	}
+	_, stopLoad := startGrayLoad(base)
+	defer stopLoad()
 	require.NoError(t, reviewsV2.cmd.Process.Signal(syscall.SIGKILL))
 	killed := time.Now()
 	<-reviewsV2.done
@@ -160,8 +149,7 @@ func TestMultiProcess(t *testing.T) {
 	for time.Since(killed) < ttl+time.Second { // until the lease has surely expired
 		gray()
 	}
-	cancel()
-	res := <-during
+	res := stopLoad()
 	t.Logf("load during the kill: %d requests, %d failed (in flight at the kill); gray fell back after %v", res.Requests, res.Errors, fellBack)
 	assert.LessOrEqual(t, res.Errors, 5, "only requests in flight at the kill may fail: %v", res.ErrorSamples)
 
@@ -171,4 +159,32 @@ func TestMultiProcess(t *testing.T) {
 	assert.NotZero(t, after.Served["gray"]["reviews-v1-0"])
 	assert.Zero(t, after.Served["gray"]["reviews-v2-0"], "the killed instance is gone from the lane")
 	assert.NotZero(t, after.Served["gray"]["details-v1-0"], "gray requests still go through")
+}
+
+// startGrayLoad runs a steady load of gray requests (50/s, route receipts
+// on) against url, and returns once 20 of them have been answered: the
+// change that follows meets a load already running. stop ends the load and
+// returns its result; it may be called more than once. progress reports
+// the requests answered so far, as loadgen.Config.Progress does.
+func startGrayLoad(url string) (progress <-chan int, stop func() loadgen.Result) {
+	ctx, cancel := context.WithCancel(context.Background())
+	during := make(chan loadgen.Result, 1)
+	answered := make(chan int)
+	go func() {
+		res, _ := loadgen.Run(ctx, loadgen.Config{URL: url, Rate: 50, Duration: time.Minute, Tagged: 1, Route: true, PageErrors: true, Progress: answered})
+		during <- res
+	}()
+	for n := range answered {
+		if n >= 20 {
+			break
+		}
+	}
+	var (
+		once sync.Once
+		res  loadgen.Result
+	)
+	return answered, func() loadgen.Result {
+		once.Do(func() { cancel(); res = <-during })
+		return res
+	}
 }
